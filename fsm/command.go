@@ -1,0 +1,205 @@
+package fsm
+
+import (
+	"encoding/json"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// CmdType identifies the payload carried by a Command. Values are part of the
+// on-disk log format: never renumber them. Types with the high bit
+// (CmdOptionalBit) set may be skipped by an older binary that does not know
+// them; unknown types without it yield a CodeUnknownCommand result.
+type CmdType uint16
+
+// CmdOptionalBit marks a command type that older binaries may ignore.
+const CmdOptionalBit CmdType = 0x8000
+
+// Command types. The payload struct of each is named in its comment.
+const (
+	CmdBatch        CmdType = 1  // Batch: several commands in one raft entry (group commit)
+	CmdQueueCreate  CmdType = 2  // QueueCreate
+	CmdQueueDelete  CmdType = 3  // QueueDelete
+	CmdQueuePatch   CmdType = 4  // QueuePatch
+	CmdQueuePurge   CmdType = 5  // QueuePurge
+	CmdMessagesPost CmdType = 6  // MessagesPost
+	CmdMessagesDel  CmdType = 7  // MessagesDelete (bulk, by ids)
+	CmdMessageDel   CmdType = 8  // MessageDelete (one, with optional claim id)
+	CmdMessagesPop  CmdType = 9  // MessagesPop
+	CmdClaimCreate  CmdType = 10 // ClaimCreate
+	CmdClaimUpdate  CmdType = 11 // ClaimUpdate
+	CmdClaimDelete  CmdType = 12 // ClaimDelete
+	CmdSweep        CmdType = 13 // Sweep: drop expired messages and claims
+	CmdNoop         CmdType = 14 // Noop: empty payload; used as a barrier and to advance LastNow
+)
+
+// Command is the envelope of every raft log entry, encoded with msgpack.
+// Now is stamped by the leader just before raft.Apply (unix nanoseconds);
+// RequestID, when set, makes the command idempotent within the dedupe window.
+type Command struct {
+	Type      CmdType            `msgpack:"t"`
+	Now       int64              `msgpack:"n"`
+	RequestID string             `msgpack:"r,omitempty"`
+	Payload   msgpack.RawMessage `msgpack:"p,omitempty"`
+}
+
+// NewCommand builds a Command whose payload is p encoded with msgpack.
+func NewCommand(t CmdType, requestID string, p any) (*Command, error) {
+	var raw []byte
+	if p != nil {
+		b, err := msgpack.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		raw = b
+	}
+	return &Command{Type: t, RequestID: requestID, Payload: raw}, nil
+}
+
+// Encode returns the msgpack encoding of c.
+func (c *Command) Encode() ([]byte, error) { return msgpack.Marshal(c) }
+
+// DecodeCommand parses a msgpack-encoded Command.
+func DecodeCommand(b []byte) (*Command, error) {
+	var c Command
+	if err := msgpack.Unmarshal(b, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Batch carries several commands applied in order inside one raft entry.
+// Each inner command keeps its own RequestID; the outer Now applies to all.
+type Batch struct {
+	Commands []Command `msgpack:"c"`
+}
+
+// QueueCreate creates a queue with the given metadata. Creating an existing
+// queue succeeds with Result.Created=false and leaves its metadata untouched.
+type QueueCreate struct {
+	Project  string                     `msgpack:"p"`
+	Queue    string                     `msgpack:"q"`
+	Metadata map[string]json.RawMessage `msgpack:"m,omitempty"`
+}
+
+// QueueDelete deletes a queue with its messages and claims (not its
+// subscriptions). Deleting a missing queue succeeds.
+type QueueDelete struct {
+	Project string `msgpack:"p"`
+	Queue   string `msgpack:"q"`
+}
+
+// PatchOp is one decoded JSON-patch operation on queue metadata: Op is
+// "add", "replace" or "remove"; Key is the metadata key (second pointer
+// segment); Value is the raw JSON value for add/replace.
+type PatchOp struct {
+	Op    string          `msgpack:"o"`
+	Key   string          `msgpack:"k"`
+	Value json.RawMessage `msgpack:"v,omitempty"`
+}
+
+// QueuePatch applies JSON-patch operations to an existing queue's metadata.
+// Result.Metadata holds the stored metadata afterwards (without defaults).
+// Errors: CodeNotFound (no queue), CodeConflict (replace/remove of a missing
+// non-reserved key), CodeBadRequest (result fails reserved-key validation).
+type QueuePatch struct {
+	Project string    `msgpack:"p"`
+	Queue   string    `msgpack:"q"`
+	Ops     []PatchOp `msgpack:"o"`
+}
+
+// QueuePurge deletes all messages (and their claims) and/or subscriptions of
+// a queue.
+type QueuePurge struct {
+	Project       string `msgpack:"p"`
+	Queue         string `msgpack:"q"`
+	Messages      bool   `msgpack:"m"`
+	Subscriptions bool   `msgpack:"s"`
+}
+
+// NewMessage is one message of a MessagesPost. TTL and Delay are in seconds;
+// nil means "not given" and is resolved against the queue's metadata at
+// apply time (ttl: _default_message_ttl or DefaultMessageTTL; delay: only
+// honoured when the queue has a truthy _default_message_delay, which is also
+// the default).
+type NewMessage struct {
+	Body  json.RawMessage `msgpack:"b"`
+	TTL   *int64          `msgpack:"t,omitempty"`
+	Delay *int64          `msgpack:"d,omitempty"`
+}
+
+// MessagesPost appends messages to a queue, creating it lazily, all or
+// nothing. ClientID is the canonical producer id (32 lowercase hex digits for
+// a UUID). Result.IDs lists the new message ids in input order.
+// Errors: CodeNoSpace when the memory budget would be exceeded.
+type MessagesPost struct {
+	Project  string       `msgpack:"p"`
+	Queue    string       `msgpack:"q"`
+	ClientID string       `msgpack:"c"`
+	Messages []NewMessage `msgpack:"m"`
+}
+
+// MessagesDelete deletes the listed messages even if claimed; unknown ids are
+// ignored. When ClaimIDs is non-empty every existing listed message must be
+// actively claimed by one of them (else CodeForbidden, nothing deleted).
+type MessagesDelete struct {
+	Project  string   `msgpack:"p"`
+	Queue    string   `msgpack:"q"`
+	IDs      []string `msgpack:"i"`
+	ClaimIDs []string `msgpack:"c,omitempty"`
+}
+
+// MessageDelete deletes one message following the table of ZAQAR-API.md
+// §1.3.7 (recommended column): missing message -> ok; no ClaimID and actively
+// claimed -> CodeForbidden; ClaimID given and message not actively claimed ->
+// CodeBadRequest; claimed by another claim -> CodeForbidden.
+type MessageDelete struct {
+	Project string `msgpack:"p"`
+	Queue   string `msgpack:"q"`
+	ID      string `msgpack:"i"`
+	ClaimID string `msgpack:"c,omitempty"`
+}
+
+// MessagesPop removes up to Limit of the oldest available (unexpired,
+// unclaimed, not delayed) messages and returns them in Result.Messages.
+type MessagesPop struct {
+	Project string `msgpack:"p"`
+	Queue   string `msgpack:"q"`
+	Limit   int    `msgpack:"l"`
+}
+
+// ClaimCreate claims up to Limit of the oldest available messages for TTL
+// seconds, applying the grace rule and dead-lettering (§4.3, §4.6).
+// Result.ClaimID is empty and Result.Messages nil when nothing was claimed.
+type ClaimCreate struct {
+	Project string `msgpack:"p"`
+	Queue   string `msgpack:"q"`
+	Limit   int    `msgpack:"l"`
+	TTL     int64  `msgpack:"t"`
+	Grace   int64  `msgpack:"g"`
+}
+
+// ClaimUpdate renews an active claim: expiry = now+TTL, age reset, grace rule
+// re-applied. Errors: CodeNotFound when missing or expired.
+type ClaimUpdate struct {
+	Project string `msgpack:"p"`
+	Queue   string `msgpack:"q"`
+	ClaimID string `msgpack:"c"`
+	TTL     int64  `msgpack:"t"`
+	Grace   int64  `msgpack:"g"`
+}
+
+// ClaimDelete releases a claim; its messages become available at once.
+// Releasing an unknown claim succeeds.
+type ClaimDelete struct {
+	Project string `msgpack:"p"`
+	Queue   string `msgpack:"q"`
+	ClaimID string `msgpack:"c"`
+}
+
+// Sweep removes expired messages and claims whose expiry is <= the command's
+// time. Proposed periodically by the leader. Limit bounds the number of
+// messages removed per entry (0 = no bound).
+type Sweep struct {
+	Limit int `msgpack:"l,omitempty"`
+}
