@@ -1,0 +1,47 @@
+# Herald — see README.md. `make help` lists the targets.
+GO        ?= go
+BIN       := bin/herald
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+PKGS      := ./...
+
+.PHONY: help build run test test-go e2e check cluster test-cluster fuzz bench clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/herald
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/herald
+
+run: build ## run one node on 127.0.0.1:8888 with data in ./herald-data
+	./$(BIN) serve
+
+test: build ## the whole default suite: Go tests (unit, in-process cluster) and real processes driven by python3-zaqarclient
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+	scripts/e2e/run.sh
+
+test-go: ## Go tests only
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+e2e: build ## 3 real bin/herald processes driven by python3-zaqarclient
+	scripts/e2e/run.sh
+
+check: ## gofmt, go vet, import-direction and FSM purity checks
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	scripts/check.sh
+
+cluster: build ## run a 3-node cluster in the foreground (ports 8888/8898/8908); Ctrl-C stops it
+	scripts/cluster.sh
+
+test-cluster: ## the long in-process cluster suite (more iterations, race detector)
+	HERALD_LONG=1 $(GO) test -race -count=1 -timeout 40m ./testcluster/...
+
+fuzz: ## run each fuzz target for 30 s
+	@for t in $$($(GO) test -list 'Fuzz.*' ./httpapi/ | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 30s ./httpapi/ || exit 1; done
+
+bench: ## go test benchmarks of the state machine
+	$(GO) test -run '^$$' -bench . -benchmem ./fsm/
+
+clean: ## remove build output
+	rm -rf bin
