@@ -46,6 +46,7 @@ type Config struct {
 	LeaderWait         time.Duration
 	SnapshotThreshold  uint64
 	SnapshotInterval   time.Duration
+	TrailingLogs       uint64 // raft log entries kept after a snapshot
 
 	// Injected network pieces (testcluster uses them for fault injection);
 	// nil means "bind/dial for real".

@@ -231,7 +231,7 @@ func (n *Node) URL() string { return "http://" + n.HTTPAddr }
 
 // Client returns a Zaqar client aimed at the node, for project "test".
 func (n *Node) Client(opts ...client.Option) *client.Client {
-	return client.New(n.URL(), append([]client.Option{client.WithProject("test")}, opts...)...)
+	return client.New(n.URL(), append([]client.Option{client.WithProjectID("test")}, opts...)...)
 }
 
 // IsLeader reports whether the node is up and the raft leader.
