@@ -3,10 +3,12 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -19,17 +21,20 @@ type hclogAdapter struct {
 	name  string
 	floor hclog.Level // lines below it are dropped before reaching slog
 	args  []any       // implied arguments (With)
+	// quiet, once set (at shutdown), demotes warnings and errors to debug:
+	// raft reports the connections we close on purpose as failures.
+	quiet *atomic.Bool
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)
 
 // newHCLog returns an hclog.Logger writing to l with component=comp.
-func newHCLog(l *slog.Logger, comp string) hclog.Logger {
+func newHCLog(l *slog.Logger, comp string, quiet *atomic.Bool) hclog.Logger {
 	floor := hclog.Info
 	if l.Enabled(context.Background(), slog.LevelDebug) {
 		floor = hclog.Debug
 	}
-	return &hclogAdapter{log: l.With("component", comp), floor: floor}
+	return &hclogAdapter{log: l.With("component", comp), floor: floor, quiet: quiet}
 }
 
 func slogLevel(l hclog.Level) slog.Level {
@@ -51,6 +56,9 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	}
 	ctx := context.Background()
 	sl := slogLevel(level)
+	if sl > slog.LevelInfo && a.quiet != nil && a.quiet.Load() {
+		sl = slog.LevelDebug
+	}
 	if !a.log.Enabled(ctx, sl) {
 		return
 	}
@@ -60,6 +68,13 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	}
 	all = append(all, a.args...)
 	all = append(all, args...)
+	for i, v := range all {
+		if f, ok := v.(hclog.Format); ok && len(f) > 0 { // hclog.Fmt("%+v", x)
+			if format, ok := f[0].(string); ok {
+				all[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+	}
 	a.log.Log(ctx, sl, msg, all...)
 }
 

@@ -33,8 +33,8 @@ type state struct {
 // project holds one project's queues.
 type project struct {
 	name   string
-	queues map[string]*queue            // by name, for O(1) lookup
-	order  *btree.BTreeG[*queue]        // by name, for paging ListQueues
+	queues map[string]*queue     // by name, for O(1) lookup
+	order  *btree.BTreeG[*queue] // by name, for paging ListQueues
 }
 
 // queue is one queue with its messages and claims. msgs is the source of
@@ -314,7 +314,7 @@ func addSeconds(t, secs int64) int64 {
 	if secs <= 0 {
 		return t
 	}
-	if secs > maxInt64/1e9 {
+	if secs > maxInt64/1_000_000_000 {
 		return maxInt64
 	}
 	d := secs * 1e9

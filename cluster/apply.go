@@ -1,0 +1,268 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/herald-mq/herald/fsm"
+)
+
+const (
+	// retryBackoffMin and retryBackoffMax bound the wait between attempts
+	// while the leader is changing; a leader change wakes the wait early.
+	retryBackoffMin = 10 * time.Millisecond
+	retryBackoffMax = 250 * time.Millisecond
+)
+
+// Apply commits cmd and returns the state machine's result and res.Err().
+// On the leader it stamps Now and proposes the command to raft; on a
+// follower it forwards the encoded command (without Now) to the leader.
+// Without a reachable leader it waits up to Config.LeaderWait and then
+// fails with ErrNoLeader; after a leader change it retries until
+// Config.ApplyTimeout. Retries re-send the same RequestID, so the FSM's
+// dedupe window applies the command at most once; a command without a
+// RequestID is given a random one for that reason. cmd is not modified.
+func (c *Cluster) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
+	rt, err := c.runtime()
+	if err != nil {
+		return nil, err
+	}
+	cmd2 := *cmd
+	cmd2.Now = 0
+	if cmd2.RequestID == "" {
+		cmd2.RequestID = newRequestID()
+	}
+	cmd = &cmd2
+	var body []byte // the encoded command for forwarding, built on first use
+
+	ctx, cancel := c.opContext(ctx)
+	defer cancel()
+	var res *fsm.Result
+	err = c.withLeader(ctx, func(l leaderRef) (attempt, error) {
+		if l.self {
+			r, err := c.applyLocal(ctx, rt, cmd)
+			res = r
+			return classifyLocal(err), err
+		}
+		if body == nil {
+			if body, err = cmd.Encode(); err != nil {
+				return attemptFinal, err
+			}
+		}
+		r, err := c.forwardApply(ctx, l.httpAddr, body)
+		res = r
+		return classifyRemote(err), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, res.Err()
+}
+
+// applyLocal stamps and proposes cmd on this node, which must be the
+// leader with its term established. The returned error is raft's (or
+// ErrClosed), never the command's own result error.
+func (c *Cluster) applyLocal(ctx context.Context, rt *runtime, cmd *fsm.Command) (*fsm.Result, error) {
+	if err := c.waitLeaderReady(ctx, rt); err != nil {
+		return nil, err
+	}
+	c.stampMu.Lock()
+	now := max(time.Now().UnixNano(), c.lastStamp+1, c.sm.LastNow()+1)
+	c.lastStamp = now
+	stamped := *cmd
+	stamped.Now = now
+	b, err := stamped.Encode()
+	if err != nil {
+		c.stampMu.Unlock()
+		return nil, fmt.Errorf("encode command: %w", err)
+	}
+	f := rt.raft.Apply(b, c.cfg.ApplyTimeout)
+	c.stampMu.Unlock()
+
+	// The future resolves when the entry is applied, when leadership is
+	// lost (outcome unknown) or when raft shuts down.
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrRaftShutdown) {
+			return nil, ErrClosed
+		}
+		return nil, err
+	}
+	res, ok := f.Response().(*fsm.Result)
+	if !ok || res == nil {
+		return nil, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
+	}
+	return res, nil
+}
+
+// waitLeaderReady waits until this node leads with its term's barrier
+// applied. It returns raft.ErrNotLeader as soon as this node does not lead.
+func (c *Cluster) waitLeaderReady(ctx context.Context, rt *runtime) error {
+	for {
+		ch := c.changes.wait()
+		if rt.raft.State() != raft.Leader {
+			return raft.ErrNotLeader
+		}
+		if c.leading.Load().isReady() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.shutdownCh:
+			return ErrClosed
+		}
+	}
+}
+
+// leaderRef names the leader an attempt goes to.
+type leaderRef struct {
+	id       string
+	httpAddr string
+	self     bool
+}
+
+// currentLeader returns the leader raft knows, if we can reach it: this
+// node, or a peer whose HTTP address gossip told us.
+func (c *Cluster) currentLeader(rt *runtime) (leaderRef, bool) {
+	_, id := rt.raft.LeaderWithID()
+	if id == "" {
+		return leaderRef{}, false
+	}
+	if string(id) == c.cfg.NodeID {
+		return leaderRef{id: string(id), self: true}, true
+	}
+	addr := c.httpAddrOf(string(id))
+	if addr == "" {
+		return leaderRef{}, false
+	}
+	return leaderRef{id: string(id), httpAddr: addr}, true
+}
+
+// attempt classifies the outcome of one try at the leader.
+type attempt int
+
+const (
+	attemptFinal     attempt = iota // success or an error to return as is
+	attemptNoLeader                 // no usable leader was reached; retry within LeaderWait
+	attemptLeaderWas                // a leader took the request but lost leadership or timed out; retry
+)
+
+// classifyLocal classifies an error of applyLocal or leaderReadIndex.
+func classifyLocal(err error) attempt {
+	switch {
+	case err == nil, errors.Is(err, ErrClosed):
+		return attemptFinal
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return attemptNoLeader
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrEnqueueTimeout),
+		errors.Is(err, raft.ErrAbortedByRestore):
+		return attemptLeaderWas
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return attemptNoLeader // withLeader sees ctx end and decides
+	}
+	return attemptFinal
+}
+
+// withLeader runs try against the current leader until it succeeds, fails
+// for good, or runs out of time. A period without a usable leader is
+// bounded by LeaderWait (ErrNoLeader); the whole call by ctx, which
+// opContext bounds by ApplyTimeout. Between attempts it waits for a
+// change of leader or membership, with a short backoff as a fallback.
+func (c *Cluster) withLeader(parent context.Context, try func(leaderRef) (attempt, error)) error {
+	ctx := parent
+	rt, err := c.runtime()
+	if err != nil {
+		return err
+	}
+	var lastErr error
+	holdStart := time.Now() // start of the current period without a usable leader
+	backoff := retryBackoffMin
+	for {
+		ch := c.changes.wait()
+		if c.closed.Load() {
+			return ErrClosed
+		}
+		l, ok := c.currentLeader(rt)
+		if ok {
+			kind, err := try(l)
+			if kind == attemptFinal {
+				return err
+			}
+			lastErr = err
+			if kind == attemptLeaderWas {
+				holdStart = time.Now()
+			}
+		}
+		// Wait for a change, a backoff step, or the end of the hold.
+		hold := c.cfg.LeaderWait - time.Since(holdStart)
+		if hold <= 0 {
+			return noLeader(orNone(lastErr))
+		}
+		wait := hold
+		if ok {
+			wait = min(wait, backoff)
+			backoff = min(2*backoff, retryBackoffMax)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-c.shutdownCh:
+			t.Stop()
+			return ErrClosed
+		case <-ctx.Done():
+			t.Stop()
+			return c.ctxErr(ctx, lastErr)
+		}
+		t.Stop()
+	}
+}
+
+func orNone(err error) error {
+	if err == nil {
+		return errors.New("none elected or reachable")
+	}
+	return err
+}
+
+// ctxErr maps the end of an operation's context: the caller's own
+// cancellation comes back as is; our ApplyTimeout or shutdown as
+// ErrNoLeader or ErrClosed.
+func (c *Cluster) ctxErr(ctx context.Context, lastErr error) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, errApplyTimeout) {
+		return cause
+	}
+	return noLeader(fmt.Errorf("gave up after ApplyTimeout: %w", orNone(lastErr)))
+}
+
+// errApplyTimeout is the cause of an operation context that reached
+// Config.ApplyTimeout.
+var errApplyTimeout = errors.New("apply timeout")
+
+// opContext bounds an operation by ApplyTimeout and by the cluster's
+// lifetime.
+func (c *Cluster) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.ApplyTimeout, errApplyTimeout)
+	stop := context.AfterFunc(c.ctx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// newRequestID returns a random RequestID for commands that have none.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "cl-" + hex.EncodeToString(b[:])
+}

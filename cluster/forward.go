@@ -1,0 +1,277 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/hashicorp/raft"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/herald-mq/herald/fsm"
+)
+
+// Internal endpoints, served by Handler on every node.
+const (
+	// PathApply takes a msgpack fsm.Command (Now unset) and answers with a
+	// wireReply carrying the fsm.Result.
+	PathApply = "/internal/v1/apply"
+	// PathReadIndex takes an empty body and answers with a wireReply
+	// carrying the leader's read index.
+	PathReadIndex = "/internal/v1/readindex"
+
+	// HeaderAuth carries hex(HMAC-SHA256(Secret, path + "\n" + body)).
+	HeaderAuth = "X-Herald-Cluster-Auth"
+	// HeaderNode names the calling node (for logs only).
+	HeaderNode = "X-Herald-Node"
+
+	contentType = "application/msgpack"
+	// maxForwardBody bounds a forwarded command (a batch of maximum-size
+	// posts fits comfortably).
+	maxForwardBody = 64 << 20
+	// maxReplyBody bounds a reply (results can carry claimed messages).
+	maxReplyBody = 64 << 20
+)
+
+// wireCode is the stable error classification of a forwarding reply.
+// Values are part of the wire format between nodes: never renumber them.
+type wireCode uint8
+
+const (
+	wireOK             wireCode = 0
+	wireNotLeader      wireCode = 1 // the receiver does not lead: not applied; find the leader again
+	wireNoLeader       wireCode = 2 // the receiver knows no leader: not applied
+	wireLeadershipLost wireCode = 3 // leadership ended while the command was in flight: outcome unknown
+	wireUnavailable    wireCode = 4 // busy or timed out (enqueue timeout, transfer in progress): retry
+	wireClosed         wireCode = 5 // the receiver is shutting down: not applied
+	wireBadRequest     wireCode = 6 // the body did not decode: do not retry
+	wireForbidden      wireCode = 7 // bad or missing authentication: do not retry
+	wireInternal       wireCode = 8 // anything else: do not retry
+)
+
+// wireReply is the msgpack body of every internal endpoint reply.
+type wireReply struct {
+	Code   wireCode    `msgpack:"c,omitempty"`
+	Msg    string      `msgpack:"m,omitempty"`
+	Result *fsm.Result `msgpack:"r,omitempty"`
+	Index  uint64      `msgpack:"i,omitempty"`
+}
+
+// remoteError is a typed error reply from a peer.
+type remoteError struct {
+	code wireCode
+	msg  string
+}
+
+func (e *remoteError) Error() string {
+	return fmt.Sprintf("cluster: peer replied with code %d: %s", e.code, e.msg)
+}
+
+// classifyRemote classifies an error of a forwarded call.
+func classifyRemote(err error) attempt {
+	if err == nil {
+		return attemptFinal
+	}
+	var re *remoteError
+	if !errors.As(err, &re) {
+		if errors.Is(err, ErrForbidden) {
+			return attemptFinal
+		}
+		// Transport error: the leader may be gone. Retrying is safe because
+		// the command keeps its RequestID.
+		return attemptNoLeader
+	}
+	switch re.code {
+	case wireNotLeader, wireNoLeader, wireClosed:
+		return attemptNoLeader
+	case wireLeadershipLost, wireUnavailable:
+		return attemptLeaderWas
+	}
+	return attemptFinal
+}
+
+// codeFor maps a local apply/read-index error to its wire code.
+func codeFor(err error) wireCode {
+	switch {
+	case err == nil:
+		return wireOK
+	case errors.Is(err, ErrClosed), errors.Is(err, raft.ErrRaftShutdown):
+		return wireClosed
+	case errors.Is(err, raft.ErrNotLeader):
+		return wireNotLeader
+	case errors.Is(err, ErrNoLeader):
+		return wireNoLeader
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return wireLeadershipLost
+	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrLeadershipTransferInProgress),
+		errors.Is(err, raft.ErrAbortedByRestore), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, context.Canceled):
+		return wireUnavailable
+	}
+	return wireInternal
+}
+
+// sign returns the authentication header value for a request, "" when no
+// secret is configured.
+func (c *Cluster) sign(path string, body []byte) string {
+	if c.cfg.Secret == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, []byte(c.cfg.Secret))
+	m.Write([]byte(path))
+	m.Write([]byte{'\n'})
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// verify checks a request's authentication header in constant time.
+func (c *Cluster) verify(path string, body []byte, got string) bool {
+	if c.cfg.Secret == "" {
+		return true
+	}
+	want := c.sign(path, body)
+	return hmac.Equal([]byte(want), []byte(got))
+}
+
+// call POSTs body to a peer's internal endpoint and decodes its reply.
+func (c *Cluster) call(ctx context.Context, httpAddr, path string, body []byte) (*wireReply, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+httpAddr+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set(HeaderNode, c.cfg.NodeID)
+	if sig := c.sign(path, body); sig != "" {
+		req.Header.Set(HeaderAuth, sig)
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusForbidden {
+		return nil, ErrForbidden
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBody))
+	if err != nil {
+		return nil, err
+	}
+	var rep wireReply
+	if err := msgpack.Unmarshal(b, &rep); err != nil {
+		return nil, &remoteError{code: wireInternal, msg: fmt.Sprintf("HTTP %d with an undecodable body", resp.StatusCode)}
+	}
+	if rep.Code != wireOK {
+		return nil, &remoteError{code: rep.Code, msg: rep.Msg}
+	}
+	return &rep, nil
+}
+
+// forwardApply sends an encoded command to the leader.
+func (c *Cluster) forwardApply(ctx context.Context, httpAddr string, body []byte) (*fsm.Result, error) {
+	rep, err := c.call(ctx, httpAddr, PathApply, body)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Result == nil {
+		return &fsm.Result{}, nil // an all-zero Result encodes as nil
+	}
+	return rep.Result, nil
+}
+
+// forwardReadIndex asks the leader for its read index.
+func (c *Cluster) forwardReadIndex(ctx context.Context, httpAddr string) (uint64, error) {
+	rep, err := c.call(ctx, httpAddr, PathReadIndex, nil)
+	if err != nil {
+		return 0, err
+	}
+	return rep.Index, nil
+}
+
+// Handler serves the internal endpoints (PathApply, PathReadIndex) under
+// /internal/; node mounts it beside the public API. Requests must carry a
+// valid HeaderAuth when Config.Secret is set (403 otherwise). The receiver
+// never forwards again: a node that does not lead answers wireNotLeader.
+func (c *Cluster) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+PathApply, c.serveApply)
+	mux.HandleFunc("POST "+PathReadIndex, c.serveReadIndex)
+	return mux
+}
+
+// readAuthed reads the body and checks authentication; on failure it has
+// already replied.
+func (c *Cluster) readAuthed(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardBody))
+	if err != nil {
+		writeReply(w, http.StatusBadRequest, &wireReply{Code: wireBadRequest, Msg: "cannot read body"})
+		return nil, false
+	}
+	if !c.verify(r.URL.Path, body, r.Header.Get(HeaderAuth)) {
+		c.log.Warn("rejected internal request: bad authentication", "path", r.URL.Path,
+			"from_node", r.Header.Get(HeaderNode), "remote", r.RemoteAddr)
+		writeReply(w, http.StatusForbidden, &wireReply{Code: wireForbidden, Msg: "bad cluster authentication"})
+		return nil, false
+	}
+	return body, true
+}
+
+func (c *Cluster) serveApply(w http.ResponseWriter, r *http.Request) {
+	body, ok := c.readAuthed(w, r)
+	if !ok {
+		return
+	}
+	cmd, err := fsm.DecodeCommand(body)
+	if err != nil {
+		writeReply(w, http.StatusBadRequest, &wireReply{Code: wireBadRequest, Msg: "undecodable command"})
+		return
+	}
+	rt, err := c.runtime()
+	if err != nil {
+		writeReply(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
+		return
+	}
+	ctx, cancel := c.opContext(r.Context())
+	defer cancel()
+	res, err := c.applyLocal(ctx, rt, cmd)
+	if err != nil {
+		writeReply(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
+		return
+	}
+	writeReply(w, http.StatusOK, &wireReply{Result: res})
+}
+
+func (c *Cluster) serveReadIndex(w http.ResponseWriter, r *http.Request) {
+	if _, ok := c.readAuthed(w, r); !ok {
+		return
+	}
+	rt, err := c.runtime()
+	if err != nil {
+		writeReply(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
+		return
+	}
+	ctx, cancel := c.opContext(r.Context())
+	defer cancel()
+	idx, err := c.leaderReadIndex(ctx, rt)
+	if err != nil {
+		writeReply(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
+		return
+	}
+	writeReply(w, http.StatusOK, &wireReply{Index: idx})
+}
+
+func writeReply(w http.ResponseWriter, status int, rep *wireReply) {
+	b, err := msgpack.Marshal(rep)
+	if err != nil {
+		b, _ = msgpack.Marshal(&wireReply{Code: wireInternal, Msg: "cannot encode reply"})
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	w.Write(b)
+}

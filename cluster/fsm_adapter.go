@@ -1,0 +1,140 @@
+package cluster
+
+import (
+	"context"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/herald-mq/herald/fsm"
+)
+
+// stateMachine is what the cluster needs from *fsm.FSM.
+type stateMachine interface {
+	ApplyEntry(index uint64, data []byte) *fsm.Result
+	Snapshot() (persist func(w io.Writer) error, err error)
+	Restore(r io.Reader) error
+	AppliedIndex() uint64
+	LastNow() int64
+	Read(fn func(s *fsm.State))
+}
+
+var _ stateMachine = (*fsm.FSM)(nil)
+
+// fsmAdapter is the thin raft.FSM in front of the state machine: it routes
+// entries, snapshots and restores, and tells waiting readers whenever the
+// applied index moves. raft calls Apply, Snapshot and Restore from one
+// goroutine.
+type fsmAdapter struct {
+	sm stateMachine
+	// applied is the index of the last command entry the state machine has
+	// applied, or the state machine's own applied index after a restore.
+	// raft's other entry types (no-op, barrier, configuration) never reach
+	// the state machine and so never move it; see readIndexFor.
+	applied atomic.Uint64
+	changed notifier // broadcast after every Apply and Restore
+}
+
+var _ raft.FSM = (*fsmAdapter)(nil)
+
+func newFSMAdapter(sm stateMachine) *fsmAdapter {
+	a := &fsmAdapter{sm: sm}
+	a.applied.Store(sm.AppliedIndex())
+	return a
+}
+
+// Apply applies one committed command entry and returns its *fsm.Result,
+// which raft hands to the ApplyFuture on the leader.
+func (a *fsmAdapter) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	res := a.sm.ApplyEntry(l.Index, l.Data)
+	a.applied.Store(l.Index)
+	a.changed.broadcast()
+	return res
+}
+
+// Snapshot captures the state; persisting runs later, concurrently with
+// Apply, in raft's snapshot goroutine.
+func (a *fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
+	persist, err := a.sm.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return &fsmSnapshot{persist: persist}, nil
+}
+
+// Restore replaces the state with a snapshot's.
+func (a *fsmAdapter) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	err := a.sm.Restore(rc)
+	a.applied.Store(a.sm.AppliedIndex())
+	a.changed.broadcast()
+	return err
+}
+
+// waitApplied blocks until the state machine has applied index idx, ctx
+// ends or stop closes. It waits on apply notifications, never by polling.
+func (a *fsmAdapter) waitApplied(ctx context.Context, stop <-chan struct{}, idx uint64) error {
+	for {
+		ch := a.changed.wait()
+		if a.applied.Load() >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stop:
+			return ErrClosed
+		}
+	}
+}
+
+// fsmSnapshot adapts the state machine's persist function to raft.
+type fsmSnapshot struct {
+	persist func(w io.Writer) error
+}
+
+// Persist streams the snapshot into sink, cancelling it on error.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.persist(sink); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+// Release is a no-op: the captured state is garbage collected.
+func (s *fsmSnapshot) Release() {}
+
+// notifier wakes every goroutine waiting for "something changed". Waiters
+// take the channel first, then check their condition, then block on the
+// channel; a broadcast between the check and the block is not lost.
+type notifier struct {
+	mu sync.Mutex    // guards ch
+	ch chan struct{} // closed by the next broadcast; nil while nobody waits
+}
+
+// wait returns a channel that the next broadcast closes.
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	return n.ch
+}
+
+// broadcast wakes all current waiters.
+func (n *notifier) broadcast() {
+	n.mu.Lock()
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+	n.mu.Unlock()
+}

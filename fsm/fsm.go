@@ -1,0 +1,202 @@
+package fsm
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Config configures an FSM. Every replica of a cluster must use the same
+// values: they influence results.
+type Config struct {
+	// MaxBodyBytes is the memory budget: the total bytes of stored message
+	// bodies. A post that would exceed it fails with CodeNoSpace. 0 = unlimited.
+	MaxBodyBytes int64
+	// DedupeWindow is how many recent RequestIDs are remembered (0 means
+	// DefaultDedupeWindow).
+	DedupeWindow int
+}
+
+// FSM is Herald's replicated state machine. Apply methods are called by a
+// single goroutine (raft's); read methods may be called concurrently.
+type FSM struct {
+	cfg Config
+
+	// mu guards st (the pointer and everything reachable from it: projects,
+	// queues, their trees, maps and claims, the dedupe window and the
+	// counters). ApplyEntry, Snapshot (which clones trees, a mutation) and
+	// Restore's swap hold it for writing; Read and Digest for reading.
+	mu sync.RWMutex
+	st *state
+
+	// applied and lastNow mirror st.applied and st.lastNow so status
+	// endpoints can read them without the lock. They are stored only while
+	// mu is held for writing.
+	applied atomic.Uint64
+	lastNow atomic.Int64
+}
+
+// New returns an empty FSM.
+func New(cfg Config) *FSM {
+	if cfg.DedupeWindow <= 0 {
+		cfg.DedupeWindow = DefaultDedupeWindow
+	}
+	return &FSM{cfg: cfg, st: newState(cfg)}
+}
+
+// ApplyEntry decodes and applies one raft log entry at index. It never reads
+// a clock. An undecodable entry panics (the log is corrupt). The returned
+// Result is the caller's to keep (its slices and maps are copies; message
+// bodies are shared and must not be modified).
+func (f *FSM) ApplyEntry(index uint64, data []byte) *Result {
+	cmd, err := DecodeCommand(data)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: undecodable log entry at index %d: %v", index, err))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	res := f.st.applyEntry(index, cmd)
+	f.applied.Store(f.st.applied)
+	f.lastNow.Store(f.st.lastNow)
+	return res
+}
+
+// AppliedIndex returns the index of the last applied entry.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// LastNow returns the FSM time (unix ns) of the last applied command.
+func (f *FSM) LastNow() int64 { return f.lastNow.Load() }
+
+// Read runs fn with a consistent read-only view of the state, under the
+// readers' lock. fn must not retain the *State.
+func (f *FSM) Read(fn func(s *State)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(&State{st: f.st})
+}
+
+// applyEntry applies one decoded entry: FSM time is max(cmd.Now, lastNow).
+func (s *state) applyEntry(index uint64, cmd *Command) *Result {
+	now := cmd.Now
+	if now < s.lastNow {
+		now = s.lastNow
+	}
+	s.lastNow = now
+	s.applied = index
+	c := &applyCtx{index: index, now: now}
+	return cloneResult(s.apply(c, cmd))
+}
+
+// apply applies one command (top-level or inside a Batch), consulting the
+// dedupe window first when the command carries a RequestID.
+func (s *state) apply(c *applyCtx, cmd *Command) *Result {
+	if cmd.RequestID != "" {
+		if r, ok := s.dedupe.get(cmd.RequestID); ok {
+			return r
+		}
+	}
+	r := s.dispatch(c, cmd)
+	if cmd.RequestID != "" {
+		s.dedupe.put(cmd.RequestID, &r)
+	}
+	return &r
+}
+
+// dispatch is the single dispatch point from command type to apply code.
+func (s *state) dispatch(c *applyCtx, cmd *Command) Result {
+	p := cmd.Payload
+	switch cmd.Type {
+	case CmdBatch:
+		return run(s, c, p, (*state).applyBatch)
+	case CmdQueueCreate:
+		return run(s, c, p, (*state).queueCreate)
+	case CmdQueueDelete:
+		return run(s, c, p, (*state).queueDelete)
+	case CmdQueuePatch:
+		return run(s, c, p, (*state).queuePatch)
+	case CmdQueuePurge:
+		return run(s, c, p, (*state).queuePurge)
+	case CmdMessagesPost:
+		return run(s, c, p, (*state).messagesPost)
+	case CmdMessagesDel:
+		return run(s, c, p, (*state).messagesDelete)
+	case CmdMessageDel:
+		return run(s, c, p, (*state).messageDelete)
+	case CmdMessagesPop:
+		return run(s, c, p, (*state).messagesPop)
+	case CmdClaimCreate:
+		return run(s, c, p, (*state).claimCreate)
+	case CmdClaimUpdate:
+		return run(s, c, p, (*state).claimUpdate)
+	case CmdClaimDelete:
+		return run(s, c, p, (*state).claimDelete)
+	case CmdSweep:
+		return run(s, c, p, (*state).sweep)
+	case CmdNoop:
+		return Result{}
+	}
+	if cmd.Type&CmdOptionalBit != 0 {
+		return Result{}
+	}
+	return Result{Code: CodeUnknownCommand, Msg: fmt.Sprintf("unknown command type %d", cmd.Type)}
+}
+
+// run decodes a payload of type T and calls fn. A payload that does not
+// decode is a deterministic CodeBadRequest result: every replica reaches the
+// same verdict, and one malformed command must not stop the whole cluster.
+func run[T any](s *state, c *applyCtx, raw msgpack.RawMessage, fn func(*state, *applyCtx, *T) Result) Result {
+	var p T
+	if len(raw) > 0 {
+		if err := msgpack.Unmarshal(raw, &p); err != nil {
+			return Result{Code: CodeBadRequest, Msg: fmt.Sprintf("malformed %T command payload", p)}
+		}
+	}
+	return fn(s, c, &p)
+}
+
+// applyBatch applies the inner commands in order with the entry's shared id
+// counter; each gets its own Result and a failure does not affect the others.
+func (s *state) applyBatch(c *applyCtx, b *Batch) Result {
+	out := make([]Result, len(b.Commands))
+	for i := range b.Commands {
+		inner := &b.Commands[i]
+		if inner.Type == CmdBatch {
+			out[i] = Result{Code: CodeBadRequest, Msg: "a batch cannot contain a batch"}
+			continue
+		}
+		out[i] = *s.apply(c, inner)
+	}
+	return Result{Batch: out}
+}
+
+// cloneResult copies r deeply enough that the caller may modify the copy
+// without touching the dedupe window (message bodies stay shared).
+func cloneResult(r *Result) *Result {
+	out := *r
+	if r.IDs != nil {
+		out.IDs = append([]string(nil), r.IDs...)
+	}
+	if r.Messages != nil {
+		out.Messages = append([]Message(nil), r.Messages...)
+	}
+	if r.Metadata != nil {
+		out.Metadata = copyMeta(r.Metadata)
+	}
+	if r.Batch != nil {
+		out.Batch = make([]Result, len(r.Batch))
+		for i := range r.Batch {
+			out.Batch[i] = *cloneResult(&r.Batch[i])
+		}
+	}
+	return &out
+}
+
+// BodyBytes returns the total bytes of stored message bodies, the quantity
+// the memory budget (Config.MaxBodyBytes) limits.
+func (f *FSM) BodyBytes() int64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.bodyBytes
+}

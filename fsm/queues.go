@@ -1,0 +1,159 @@
+package fsm
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// State is the read-only view passed to FSM.Read. All methods take the
+// reader's time now (unix ns) to filter expired messages and claims.
+// Returned values are copies the caller may keep (message bodies are shared
+// and must not be modified).
+type State struct {
+	st *state
+}
+
+// checkNames guards the names of a command that may create a queue.
+func checkNames(projectID, name string) *Error {
+	if len(projectID) > MaxProjectLength {
+		return Errorf(CodeBadRequest, "Project ids may not be more than %d characters long.", MaxProjectLength)
+	}
+	if !ValidQueueName(name) {
+		return Errorf(CodeBadRequest, "Queue names may not be more than %d characters long and may only contain ASCII letters, digits, underscores and dashes.", MaxNameLength)
+	}
+	return nil
+}
+
+// queueCreate: new -> Created; existing -> ok with metadata ignored.
+// Metadata is validated first either way, as Zaqar's handler does.
+func (s *state) queueCreate(_ *applyCtx, p *QueueCreate) Result {
+	if err := checkNames(p.Project, p.Queue); err != nil {
+		return errResult(err)
+	}
+	if err := ValidateQueueMetadata(p.Metadata); err != nil {
+		return errResult(err)
+	}
+	if s.queue(p.Project, p.Queue) != nil {
+		return Result{}
+	}
+	var meta map[string]json.RawMessage
+	if len(p.Metadata) > 0 {
+		meta = copyMeta(p.Metadata)
+	}
+	s.createQueue(p.Project, p.Queue, meta)
+	return Result{Created: true}
+}
+
+// queueDelete removes a queue, its messages and claims; missing is fine.
+func (s *state) queueDelete(_ *applyCtx, p *QueueDelete) Result {
+	if q := s.queue(p.Project, p.Queue); q != nil {
+		s.deleteQueue(q)
+	}
+	return Result{}
+}
+
+// queuePatch applies JSON-patch operations all or nothing (§1.2.4).
+func (s *state) queuePatch(_ *applyCtx, p *QueuePatch) Result {
+	q := s.queue(p.Project, p.Queue)
+	if q == nil {
+		return errResult(Errorf(CodeNotFound, "Queue %s does not exist.", p.Queue))
+	}
+	md := copyMeta(q.meta)
+	if md == nil {
+		md = map[string]json.RawMessage{}
+	}
+	for _, op := range p.Ops {
+		_, stored := md[op.Key]
+		switch op.Op {
+		case "add", "replace":
+			if len(op.Value) == 0 {
+				return errResult(Errorf(CodeBadRequest, "Missing value for %s operation on %s.", op.Op, op.Key))
+			}
+			if op.Op == "replace" && !stored && !IsReservedDefaultKey(op.Key) {
+				return errResult(Errorf(CodeConflict, "Can't replace non-existent object %s.", op.Key))
+			}
+			md[op.Key] = op.Value
+		case "remove":
+			if stored {
+				delete(md, op.Key)
+			} else if !IsReservedDefaultKey(op.Key) {
+				return errResult(Errorf(CodeConflict, "Can't remove non-existent object %s.", op.Key))
+			}
+		default:
+			return errResult(Errorf(CodeBadRequest, "Invalid operation %q: must be add, replace or remove.", op.Op))
+		}
+	}
+	if err := ValidateQueueMetadata(md); err != nil {
+		return errResult(err)
+	}
+	if len(md) == 0 {
+		md = nil
+	}
+	q.meta = md
+	q.cfg = cfgFromMeta(md)
+	out := copyMeta(md)
+	if out == nil {
+		out = map[string]json.RawMessage{}
+	}
+	return Result{Metadata: out}
+}
+
+// queuePurge deletes all messages (claimed ones too) and claims and/or the
+// subscriptions of a queue; a missing queue is fine.
+func (s *state) queuePurge(_ *applyCtx, p *QueuePurge) Result {
+	q := s.queue(p.Project, p.Queue)
+	if q == nil {
+		return Result{}
+	}
+	if p.Messages {
+		s.clearMessages(q)
+	}
+	if p.Subscriptions {
+		s.purgeSubscriptions(q)
+	}
+	return Result{}
+}
+
+// purgeSubscriptions is the hook for deleting a queue's subscriptions; there
+// are none in the state yet.
+func (s *state) purgeSubscriptions(*queue) {}
+
+// Queue returns a queue's info.
+func (s *State) Queue(project, name string) (QueueInfo, bool) {
+	q := s.st.queue(project, name)
+	if q == nil {
+		return QueueInfo{}, false
+	}
+	return QueueInfo{Name: q.name, Metadata: copyMeta(q.meta)}, true
+}
+
+// ListQueues returns a page of the project's queues sorted by name, and the
+// total number of queues in the project (ignoring filters). Limit 0 means
+// DefaultPageSize. Cost: O(log Q + scanned).
+func (s *State) ListQueues(project string, o QueueListOptions) (page []QueueInfo, total int) {
+	p := s.st.projects[project]
+	if p == nil {
+		return nil, 0
+	}
+	limit := o.Limit
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	p.order.AscendGreaterOrEqual(&queue{name: o.Marker}, func(q *queue) bool {
+		if q.name == o.Marker {
+			return true
+		}
+		if o.Name != "" && !strings.Contains(q.name, o.Name) {
+			return true
+		}
+		for k, want := range o.Filters {
+			raw, ok := q.meta[k]
+			if !ok || !metaMatches(raw, want) {
+				return true
+			}
+		}
+		page = append(page, QueueInfo{Name: q.name, Metadata: copyMeta(q.meta)})
+		return len(page) < limit
+	})
+	return page, len(p.queues)
+}

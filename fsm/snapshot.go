@@ -1,0 +1,277 @@
+package fsm
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/google/btree"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Snapshot stream format (version 1), all msgpack:
+//
+//	header  {m: "herald-fsm", v: 1}
+//	then records, each a uint8 kind followed by its payload:
+//	  recCounters  snapCounters (applied index, FSM time, body bytes)
+//	  recQueue     snapQueue (project, name, metadata); the messages and
+//	               claims that follow belong to it
+//	  recMessage   Message
+//	  recClaim     claim
+//	  recDedupe    snapDedupe (request id, first result), oldest first
+//	  recEnd       snapEnd (record counts, checked on restore)
+//
+// Queues come sorted by (project, name), messages in id order, claims in id
+// order, so the same state always yields the same bytes.
+const (
+	snapMagic   = "herald-fsm"
+	snapVersion = 1
+)
+
+// Record kinds of the snapshot stream; never renumber.
+const (
+	recCounters uint8 = 1
+	recQueue    uint8 = 2
+	recMessage  uint8 = 3
+	recClaim    uint8 = 4
+	recDedupe   uint8 = 5
+	recEnd      uint8 = 6
+)
+
+type snapHeader struct {
+	Magic   string `msgpack:"m"`
+	Version int    `msgpack:"v"`
+}
+
+type snapCounters struct {
+	Applied   uint64 `msgpack:"a"`
+	LastNow   int64  `msgpack:"n"`
+	BodyBytes int64  `msgpack:"b"`
+}
+
+type snapQueue struct {
+	Project string                     `msgpack:"p"`
+	Name    string                     `msgpack:"q"`
+	Meta    map[string]json.RawMessage `msgpack:"m,omitempty"`
+}
+
+type snapDedupe struct {
+	ID     string `msgpack:"i"`
+	Result Result `msgpack:"r"`
+}
+
+type snapEnd struct {
+	Queues   int `msgpack:"q"`
+	Messages int `msgpack:"m"`
+	Claims   int `msgpack:"c"`
+	Dedupe   int `msgpack:"d"`
+}
+
+// capture is a frozen view of the state taken under the write lock. It
+// shares immutable values with the live state; message trees are lazy
+// copy-on-write clones, so taking it costs O(queues + claims + dedupe
+// window), not O(messages), and streaming it can run while Apply goes on.
+type capture struct {
+	counters snapCounters
+	queues   []capturedQueue
+	dedupe   []dedupeEntry
+}
+
+type capturedQueue struct {
+	project, name string
+	meta          map[string]json.RawMessage // immutable (replaced on PATCH)
+	msgs          *btree.BTreeG[*Message]    // COW clone; items immutable
+	claims        []*claim                   // items immutable; sorted while persisting
+}
+
+// Snapshot captures the current state cheaply; the returned function streams
+// it to w and may run concurrently with later ApplyEntry calls.
+func (f *FSM) Snapshot() (persist func(w io.Writer) error, err error) {
+	f.mu.Lock() // Clone mutates the live trees' copy-on-write context
+	c := f.st.capture()
+	f.mu.Unlock()
+	return c.persist, nil
+}
+
+func (s *state) capture() *capture {
+	c := &capture{
+		counters: snapCounters{Applied: s.applied, LastNow: s.lastNow, BodyBytes: s.bodyBytes},
+		dedupe:   s.dedupe.entries(),
+	}
+	for _, pid := range s.sortedProjects() {
+		s.projects[pid].order.Ascend(func(q *queue) bool {
+			cq := capturedQueue{project: q.project, name: q.name, meta: q.meta, msgs: q.msgs.Clone()}
+			cq.claims = make([]*claim, 0, len(q.claims))
+			for _, cl := range q.claims {
+				cq.claims = append(cq.claims, cl)
+			}
+			c.queues = append(c.queues, cq)
+			return true
+		})
+	}
+	return c
+}
+
+// persist streams the capture to w.
+func (c *capture) persist(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := msgpack.NewEncoder(bw)
+	enc.SetSortMapKeys(true)
+	rec := func(kind uint8, v any) error {
+		if err := enc.EncodeUint8(kind); err != nil {
+			return err
+		}
+		return enc.Encode(v)
+	}
+	if err := enc.Encode(snapHeader{Magic: snapMagic, Version: snapVersion}); err != nil {
+		return err
+	}
+	if err := rec(recCounters, &c.counters); err != nil {
+		return err
+	}
+	end := snapEnd{Queues: len(c.queues), Dedupe: len(c.dedupe)}
+	for i := range c.queues {
+		q := &c.queues[i]
+		if err := rec(recQueue, &snapQueue{Project: q.project, Name: q.name, Meta: q.meta}); err != nil {
+			return err
+		}
+		var err error
+		q.msgs.Ascend(func(m *Message) bool {
+			err = rec(recMessage, m)
+			end.Messages++
+			return err == nil
+		})
+		if err != nil {
+			return err
+		}
+		sort.Slice(q.claims, func(a, b int) bool { return q.claims[a].ID < q.claims[b].ID })
+		for _, cl := range q.claims {
+			if err := rec(recClaim, cl); err != nil {
+				return err
+			}
+			end.Claims++
+		}
+	}
+	for _, e := range c.dedupe {
+		if err := rec(recDedupe, &snapDedupe{ID: e.id, Result: *e.res}); err != nil {
+			return err
+		}
+	}
+	if err := rec(recEnd, &end); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// Restore replaces the whole state with the snapshot read from r. The new
+// state is built aside and swapped in under the write lock; on error the
+// current state is left untouched.
+func (f *FSM) Restore(r io.Reader) error {
+	ns, err := readSnapshot(r, f.cfg)
+	if err != nil {
+		return fmt.Errorf("fsm: restore: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.st = ns
+	f.applied.Store(ns.applied)
+	f.lastNow.Store(ns.lastNow)
+	return nil
+}
+
+// errSnapshot reports a malformed snapshot stream.
+var errSnapshot = errors.New("malformed snapshot")
+
+func readSnapshot(r io.Reader, cfg Config) (*state, error) {
+	dec := msgpack.NewDecoder(bufio.NewReaderSize(r, 64<<10))
+	var h snapHeader
+	if err := dec.Decode(&h); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", errSnapshot, err)
+	}
+	if h.Magic != snapMagic || h.Version != snapVersion {
+		return nil, fmt.Errorf("%w: unsupported header %q version %d", errSnapshot, h.Magic, h.Version)
+	}
+	s := newState(cfg)
+	var (
+		cur      *queue
+		counters snapCounters
+		got      snapEnd
+		seenCnt  bool
+	)
+	for {
+		kind, err := dec.DecodeUint8()
+		if err != nil {
+			return nil, fmt.Errorf("%w: truncated stream: %v", errSnapshot, err)
+		}
+		switch kind {
+		case recCounters:
+			if err := dec.Decode(&counters); err != nil {
+				return nil, fmt.Errorf("%w: counters: %v", errSnapshot, err)
+			}
+			seenCnt = true
+		case recQueue:
+			var sq snapQueue
+			if err := dec.Decode(&sq); err != nil {
+				return nil, fmt.Errorf("%w: queue: %v", errSnapshot, err)
+			}
+			if s.queue(sq.Project, sq.Name) != nil {
+				return nil, fmt.Errorf("%w: duplicate queue %s/%s", errSnapshot, sq.Project, sq.Name)
+			}
+			if len(sq.Meta) == 0 {
+				sq.Meta = nil
+			}
+			cur = s.createQueue(sq.Project, sq.Name, sq.Meta)
+			got.Queues++
+		case recMessage:
+			m := new(Message)
+			if err := dec.Decode(m); err != nil {
+				return nil, fmt.Errorf("%w: message: %v", errSnapshot, err)
+			}
+			if cur == nil || !ValidID(m.ID) || cur.getMsg(m.ID) != nil {
+				return nil, fmt.Errorf("%w: misplaced, invalid or duplicate message %q", errSnapshot, m.ID)
+			}
+			s.addMsg(cur, m)
+			got.Messages++
+		case recClaim:
+			cl := new(claim)
+			if err := dec.Decode(cl); err != nil {
+				return nil, fmt.Errorf("%w: claim: %v", errSnapshot, err)
+			}
+			if cur == nil || !ValidID(cl.ID) || cur.claims[cl.ID] != nil {
+				return nil, fmt.Errorf("%w: misplaced, invalid or duplicate claim %q", errSnapshot, cl.ID)
+			}
+			s.putClaim(cur, cl)
+			got.Claims++
+		case recDedupe:
+			var d snapDedupe
+			if err := dec.Decode(&d); err != nil {
+				return nil, fmt.Errorf("%w: dedupe entry: %v", errSnapshot, err)
+			}
+			res := d.Result
+			s.dedupe.put(d.ID, &res)
+			got.Dedupe++
+		case recEnd:
+			var want snapEnd
+			if err := dec.Decode(&want); err != nil {
+				return nil, fmt.Errorf("%w: end: %v", errSnapshot, err)
+			}
+			if want != got {
+				return nil, fmt.Errorf("%w: record counts %+v, trailer says %+v", errSnapshot, got, want)
+			}
+			if !seenCnt {
+				return nil, fmt.Errorf("%w: no counters record", errSnapshot)
+			}
+			if counters.BodyBytes != s.bodyBytes {
+				return nil, fmt.Errorf("%w: body bytes %d, counters say %d", errSnapshot, s.bodyBytes, counters.BodyBytes)
+			}
+			s.applied = counters.Applied
+			s.lastNow = counters.LastNow
+			return s, nil
+		default:
+			return nil, fmt.Errorf("%w: unknown record kind %d", errSnapshot, kind)
+		}
+	}
+}

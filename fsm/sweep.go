@@ -1,0 +1,34 @@
+package fsm
+
+// sweep removes expired claims and messages (Expires <= now). Work is found
+// through state.due, which orders queues by their earliest expiry, so a
+// sweep with nothing due costs O(1), and each due queue is visited in (due
+// time, project, queue) order, which every replica computes alike. Within a
+// queue, expired claims are released first (all of them), then expired
+// messages are removed oldest expiry first. Limit bounds the messages removed
+// (0 = no bound); Result.Swept counts them.
+func (s *state) sweep(c *applyCtx, p *Sweep) Result {
+	swept := 0
+	for p.Limit <= 0 || swept < p.Limit {
+		d, ok := s.due.Min()
+		if !ok || d.at > c.now {
+			break
+		}
+		q := d.q
+		s.reapClaims(q, c.now)
+		for p.Limit <= 0 || swept < p.Limit {
+			k, ok := q.exp.Min()
+			if !ok || k.at > c.now {
+				break
+			}
+			if m := q.getMsg(k.id); m != nil {
+				s.dropMsg(q, m)
+				swept++
+			} else { // cannot happen: exp mirrors msgs
+				q.exp.Delete(k)
+			}
+		}
+		s.syncDue(q)
+	}
+	return Result{Swept: swept}
+}

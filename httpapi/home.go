@@ -1,0 +1,98 @@
+package httpapi
+
+import "net/http"
+
+// versionsDoc is the body of GET / (§1.1).
+var versionsDoc = map[string]any{
+	"versions": []any{map[string]any{
+		"id":      "2",
+		"status":  "CURRENT",
+		"updated": "2014-9-24T04:06:47Z",
+		"media-types": []any{map[string]string{
+			"base": "application/json",
+			"type": "application/vnd.openstack.messaging-v2+json",
+		}},
+		"links": []any{map[string]string{"href": "/v2/", "rel": "self"}},
+	}},
+}
+
+// versions: GET / answers 300 Multiple Choices.
+func (s *server) versions(c *call) {
+	writeJSON(c.w, http.StatusMultipleChoices, versionsDoc)
+}
+
+// homeResource builds one JSON-home resource. vars maps template
+// variables to their param names; accept adds hints.accept-post.
+func homeResource(template string, vars map[string]string, allow []string, acceptPost bool) map[string]any {
+	hints := map[string]any{
+		"allow":   allow,
+		"formats": map[string]any{"application/json": map[string]any{}},
+	}
+	if acceptPost {
+		hints["accept-post"] = []string{"application/json"}
+	}
+	r := map[string]any{"hints": hints}
+	if len(vars) == 0 && template[len(template)-1] != '}' {
+		r["href"] = template
+	} else {
+		r["href-template"] = template
+		r["href-vars"] = vars
+	}
+	return r
+}
+
+// homeDocument is the JSON-home document of GET /v2/ (§1.1). The
+// subscription rels describe routes that arrive with subscriptions.
+var homeDocument = func() map[string]any {
+	q := map[string]string{"queue_name": "param/queue_name"}
+	with := func(extra map[string]string) map[string]string {
+		out := map[string]string{"queue_name": "param/queue_name"}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	get, post, del := []string{"GET"}, []string{"POST"}, []string{"DELETE"}
+	res := map[string]any{
+		"rel/queues": homeResource("/v2/queues{?marker,limit,detailed}", map[string]string{
+			"marker": "param/marker", "limit": "param/queue_limit", "detailed": "param/detailed"}, get, false),
+		"rel/queue":       homeResource("/v2/queues/{queue_name}", q, []string{"PUT", "DELETE"}, false),
+		"rel/queue_stats": homeResource("/v2/queues/{queue_name}/stats", q, get, false),
+		"rel/queue_share": homeResource("/v2/queues/{queue_name}/share", q, post, false),
+		"rel/queue_purge": homeResource("/v2/queues/{queue_name}/purge", q, post, false),
+		"rel/messages": homeResource("/v2/queues/{queue_name}/messages{?marker,limit,echo,include_claimed}",
+			with(map[string]string{"marker": "param/marker", "limit": "param/messages_limit",
+				"echo": "param/echo", "include_claimed": "param/include_claimed"}), get, false),
+		"rel/post_messages": homeResource("/v2/queues/{queue_name}/messages", q, post, true),
+		"rel/messages_delete": homeResource("/v2/queues/{queue_name}/messages{?ids,pop}",
+			with(map[string]string{"ids": "param/ids", "pop": "param/pop"}), del, false),
+		"rel/message_delete": homeResource("/v2/queues/{queue_name}/messages/{message_id}{?claim}",
+			with(map[string]string{"message_id": "param/message_id", "claim": "param/claim_id"}), del, false),
+		"rel/message_get": homeResource("/v2/queues/{queue_name}/messages/{message_id}",
+			with(map[string]string{"message_id": "param/message_id"}), get, false),
+		"rel/claim": homeResource("/v2/queues/{queue_name}/claims/{claim_id}",
+			with(map[string]string{"claim_id": "param/claim_id"}), get, false),
+		"rel/post_claim": homeResource("/v2/queues/{queue_name}/claims{?limit}",
+			with(map[string]string{"limit": "param/claim_limit"}), post, true),
+		"rel/patch_claim": homeResource("/v2/queues/{queue_name}/claims/{claim_id}",
+			with(map[string]string{"claim_id": "param/claim_id"}), []string{"PATCH"}, true),
+		"rel/delete_claim": homeResource("/v2/queues/{queue_name}/claims/{claim_id}",
+			with(map[string]string{"claim_id": "param/claim_id"}), del, false),
+		"rel/subscriptions_get": homeResource("/v2/queues/{queue_name}/subscriptions{?marker,limit}",
+			with(map[string]string{"marker": "param/marker", "limit": "param/subscription_limit"}), get, false),
+		"rel/subscriptions_post": homeResource("/v2/queues/{queue_name}/subscriptions", q, post, true),
+		"rel/subscription": homeResource("/v2/queues/{queue_name}/subscriptions/{subscriptions_id}",
+			with(map[string]string{"subscriptions_id": "param/subscriptions_id"}), []string{"GET", "DELETE"}, false),
+		"rel/subscription_patch": homeResource("/v2/queues/{queue_name}/subscriptions/{subscriptions_id}",
+			with(map[string]string{"subscriptions_id": "param/subscriptions_id"}), []string{"PATCH"}, true),
+		"rel/ping":   homeResource("/v2/ping", nil, get, false),
+		"rel/health": homeResource("/v2/health", nil, get, false),
+	}
+	return map[string]any{"resources": res}
+}()
+
+// homeDoc: GET /v2/ answers the JSON-home document.
+func (s *server) homeDoc(c *call) {
+	c.w.Header().Set("Cache-Control", "max-age=86400")
+	writeJSONType(c.w, http.StatusOK, "application/json-home", homeDocument)
+}
