@@ -68,7 +68,7 @@ func (c *Cluster) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, err
 // applyLocal stamps and proposes cmd on this node, which must be the
 // leader with its term established. The returned error is raft's (or
 // ErrClosed), never the command's own result error.
-func (c *Cluster) applyLocal(ctx context.Context, rt *runtime, cmd *fsm.Command) (*fsm.Result, error) {
+func (c *Cluster) applyLocal(ctx context.Context, rt *running, cmd *fsm.Command) (*fsm.Result, error) {
 	if err := c.waitLeaderReady(ctx, rt); err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (c *Cluster) applyLocal(ctx context.Context, rt *runtime, cmd *fsm.Command)
 
 // waitLeaderReady waits until this node leads with its term's barrier
 // applied. It returns raft.ErrNotLeader as soon as this node does not lead.
-func (c *Cluster) waitLeaderReady(ctx context.Context, rt *runtime) error {
+func (c *Cluster) waitLeaderReady(ctx context.Context, rt *running) error {
 	for {
 		ch := c.changes.wait()
 		if rt.raft.State() != raft.Leader {
@@ -130,7 +130,7 @@ type leaderRef struct {
 
 // currentLeader returns the leader raft knows, if we can reach it: this
 // node, or a peer whose HTTP address gossip told us.
-func (c *Cluster) currentLeader(rt *runtime) (leaderRef, bool) {
+func (c *Cluster) currentLeader(rt *running) (leaderRef, bool) {
 	_, id := rt.raft.LeaderWithID()
 	if id == "" {
 		return leaderRef{}, false

@@ -13,7 +13,7 @@ import (
 // BootstrapExpect fresh servers are alive in gossip. The voters are exactly
 // those servers, sorted by id, so every node that bootstraps at the same
 // moment writes the same configuration. Runs on gossipLoop only.
-func (c *Cluster) maybeBootstrap(rt *runtime) {
+func (c *Cluster) maybeBootstrap(rt *running) {
 	expect := c.cfg.BootstrapExpect
 	if expect == 0 || c.hasState.Load() {
 		return

@@ -59,7 +59,7 @@ type Cluster struct {
 	started bool
 	stopErr error
 
-	rt       atomic.Pointer[runtime]    // set once Start succeeds
+	rt       atomic.Pointer[running]    // set once Start succeeds
 	closed   atomic.Bool                // teardown began: Apply and Read return ErrClosed
 	stopped  atomic.Bool                // Close or Kill was called
 	leading  atomic.Pointer[leaderTerm] // non-nil while this node leads (see leader.go)
@@ -79,8 +79,8 @@ type Cluster struct {
 	lastStamp int64
 }
 
-// runtime holds what Start builds; it never changes afterwards.
-type runtime struct {
+// running holds what Start builds; it never changes afterwards.
+type running struct {
 	parts    *raftParts
 	raft     *raft.Raft
 	ml       *memberlist.Memberlist
@@ -142,7 +142,7 @@ func (c *Cluster) Start() error {
 	return nil
 }
 
-func (c *Cluster) start() (*runtime, error) {
+func (c *Cluster) start() (*running, error) {
 	parts, err := c.openRaft()
 	if err != nil {
 		if c.cfg.GossipTransport != nil {
@@ -151,7 +151,7 @@ func (c *Cluster) start() (*runtime, error) {
 		return nil, err
 	}
 	c.hasState.Store(parts.hadState)
-	rt := &runtime{parts: parts, raft: parts.raft}
+	rt := &running{parts: parts, raft: parts.raft}
 	if rt.ml, err = c.startGossip(); err != nil {
 		if c.cfg.GossipTransport != nil {
 			c.cfg.GossipTransport.Shutdown()
@@ -273,7 +273,7 @@ func (c *Cluster) stop(graceful bool) error {
 
 // transferLeadership hands leadership to another voter when this node
 // leads and has one, so that a graceful stop costs no election timeout.
-func (c *Cluster) transferLeadership(rt *runtime) {
+func (c *Cluster) transferLeadership(rt *running) {
 	if rt.raft.State() != raft.Leader || c.otherVoters(rt) == 0 {
 		return
 	}
@@ -286,7 +286,7 @@ func (c *Cluster) transferLeadership(rt *runtime) {
 }
 
 // otherVoters counts the voters other than this node.
-func (c *Cluster) otherVoters(rt *runtime) int {
+func (c *Cluster) otherVoters(rt *running) int {
 	f := rt.raft.GetConfiguration()
 	if f.Error() != nil {
 		return 0
@@ -310,9 +310,9 @@ func (c *Cluster) LeadershipTransfer() error {
 	return rt.raft.LeadershipTransfer().Error()
 }
 
-// runtime returns the started runtime, or ErrClosed / a "starting"
+// runtime returns what Start built, or ErrClosed / a "starting"
 // ErrNoLeader.
-func (c *Cluster) runtime() (*runtime, error) {
+func (c *Cluster) runtime() (*running, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}

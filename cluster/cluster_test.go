@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -307,5 +310,70 @@ func TestRemovalKeepsQuorum(t *testing.T) {
 	c.Servers = append(c.Servers, raft.Server{Suffrage: raft.Nonvoter, ID: "x"})
 	if !removalKeepsQuorum(c, "x") {
 		t.Error("removing a non-voter must always be allowed")
+	}
+}
+
+func TestSnapshotInstallAndRestart(t *testing.T) {
+	tc := newTestCluster(t)
+	tc.configure = func(n *testNode, c *Config) {
+		c.SnapshotThreshold = 16
+		c.SnapshotInterval = 50 * time.Millisecond
+		c.TrailingLogs = 4
+	}
+	l := tc.start(1)
+	for i := 0; i < 40; i++ {
+		createQueue(t, l.c, "q"+strconv.Itoa(i))
+	}
+	poll(t, 10*time.Second, "the leader takes a snapshot", func() bool {
+		return l.c.rt.Load().raft.Stats()["last_snapshot_index"] != "0"
+	})
+	// Compact past the snapshot so the new node must install it.
+	createQueue(t, l.c, "after-snapshot")
+
+	// n2 expects 1 but joins n1 first, sees its state and waits to be added;
+	// the leader ships it the snapshot.
+	n2 := tc.add(1)
+	poll(t, 10*time.Second, "leader adds n2", func() bool {
+		return slices.Contains(voters(t, l.c), "n2")
+	})
+	mustHaveQueue(t, n2, "q0")
+	mustHaveQueue(t, n2, "after-snapshot")
+	poll(t, 5*time.Second, "n2 converges", func() bool {
+		return n2.c.Status().AppliedIndex == l.c.Status().AppliedIndex
+	})
+	if n2.fsm.Digest() != l.fsm.Digest() {
+		t.Fatal("digest of the node built from a snapshot differs")
+	}
+
+	// A restart restores the local snapshot and replays the log tail.
+	n2.kill()
+	n2.start()
+	mustHaveQueue(t, n2, "q39")
+	if n2.fsm.Digest() != l.fsm.Digest() {
+		t.Fatal("digest after restart differs")
+	}
+}
+
+func TestStopLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	tc := newTestCluster(t)
+	l := tc.start(3)
+	createQueue(t, tc.followers()[0].c, "q")
+	mustHaveQueue(t, tc.followers()[1], "q")
+	for _, n := range tc.nodes {
+		if n != l {
+			n.kill()
+		}
+	}
+	l.stop()
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&b, 1)
+			t.Fatalf("%d goroutines before, %d after stopping every node:\n%s", before, runtime.NumGoroutine(), b.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
 	}
 }

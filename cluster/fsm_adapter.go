@@ -34,7 +34,10 @@ type fsmAdapter struct {
 	// raft's other entry types (no-op, barrier, configuration) never reach
 	// the state machine and so never move it; see readIndexFor.
 	applied atomic.Uint64
-	changed notifier // broadcast after every Apply and Restore
+	// restored is the state machine's applied index after the latest
+	// Restore (0 before any).
+	restored atomic.Uint64
+	changed  notifier // broadcast after every Apply and Restore
 }
 
 var _ raft.FSM = (*fsmAdapter)(nil)
@@ -72,6 +75,9 @@ func (a *fsmAdapter) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	err := a.sm.Restore(rc)
 	a.applied.Store(a.sm.AppliedIndex())
+	if err == nil {
+		a.restored.Store(max(a.sm.AppliedIndex(), 1))
+	}
 	a.changed.broadcast()
 	return err
 }

@@ -19,6 +19,8 @@ const (
 	// joinBackoffMin and joinBackoffMax bound the retry delay of joinLoop.
 	joinBackoffMin = 100 * time.Millisecond
 	joinBackoffMax = 5 * time.Second
+	// deadNodeReclaimTime: see startGossip.
+	deadNodeReclaimTime = 30 * time.Second
 	// gossipTick is how often gossipLoop re-checks bootstrap and metadata
 	// without an event.
 	gossipTick = time.Second
@@ -77,6 +79,9 @@ func (c *Cluster) startGossip() (*memberlist.Memberlist, error) {
 	mc.Delegate = gossipDelegate{c}
 	mc.Events = gossipDelegate{c}
 	mc.Logger = newStdLogger(c.cfg.Log, "memberlist")
+	// A node restarted on a new address may reclaim its name once its old
+	// incarnation has been dead this long (memberlist's default never).
+	mc.DeadNodeReclaimTime = deadNodeReclaimTime
 	if c.cfg.GossipTransport != nil {
 		mc.Transport = c.cfg.GossipTransport
 	} else {
@@ -187,7 +192,7 @@ func kick(ch chan struct{}) {
 
 // gossipLoop keeps this node's metadata current and bootstraps raft when
 // enough fresh servers are seen. Owner: Cluster; stops on shutdownCh.
-func (c *Cluster) gossipLoop(rt *runtime) {
+func (c *Cluster) gossipLoop(rt *running) {
 	defer c.wg.Done()
 	t := time.NewTicker(gossipTick)
 	defer t.Stop()
@@ -206,7 +211,7 @@ func (c *Cluster) gossipLoop(rt *runtime) {
 // refreshHasState notices that raft gained state (a leader replicated to
 // us) and gossips it, so that fresh nodes do not bootstrap a second
 // cluster beside ours.
-func (c *Cluster) refreshHasState(rt *runtime) {
+func (c *Cluster) refreshHasState(rt *running) {
 	if c.hasState.Load() || rt.raft.LastIndex() == 0 {
 		return
 	}
@@ -214,7 +219,7 @@ func (c *Cluster) refreshHasState(rt *runtime) {
 }
 
 // setHasState marks this node as having raft state and gossips it.
-func (c *Cluster) setHasState(rt *runtime) {
+func (c *Cluster) setHasState(rt *running) {
 	if c.hasState.Swap(true) {
 		return
 	}
@@ -226,7 +231,7 @@ func (c *Cluster) setHasState(rt *runtime) {
 // joinLoop joins the configured members, retrying with backoff until one
 // answers, so that nodes can start in any order. Owner: Cluster; stops on
 // success or shutdownCh.
-func (c *Cluster) joinLoop(rt *runtime, addrs []string) {
+func (c *Cluster) joinLoop(rt *running, addrs []string) {
 	defer c.wg.Done()
 	backoff := joinBackoffMin
 	for attempt := 1; ; attempt++ {
@@ -257,7 +262,7 @@ func (c *Cluster) joinLoop(rt *runtime, addrs []string) {
 func (c *Cluster) joinTargets(ml *memberlist.Memberlist) []string {
 	self := ml.LocalNode()
 	own := map[string]bool{
-		self.Address():   true,
+		self.Address(): true,
 		"localhost:" + strconv.Itoa(int(self.Port)): true,
 	}
 	if c.cfg.GossipAdvertise != "" {

@@ -57,7 +57,7 @@ func closed(ch <-chan struct{}) bool {
 // leader loop for exactly as long as this node leads: establishing and
 // revoking leadership happen here as a pair. Owner: Cluster; stops on
 // shutdownCh. It owns the leader loop goroutine and waits for it.
-func (c *Cluster) monitorLeadership(rt *runtime) {
+func (c *Cluster) monitorLeadership(rt *running) {
 	defer c.wg.Done()
 	var (
 		lt       *leaderTerm
@@ -101,7 +101,7 @@ func (c *Cluster) monitorLeadership(rt *runtime) {
 // earlier terms is applied and reads and stamps see it), then reconciles
 // gossip into raft on every member event and every ReconcileInterval, until
 // the term ends.
-func (c *Cluster) leaderLoop(rt *runtime, lt *leaderTerm) {
+func (c *Cluster) leaderLoop(rt *running, lt *leaderTerm) {
 	backoff := barrierRetryMin
 	for {
 		err := rt.raft.Barrier(c.cfg.ApplyTimeout).Error()
@@ -154,7 +154,7 @@ func (c *Cluster) waitOrStop(lt *leaderTerm, d time.Duration) bool {
 // seen for that long) are removed, one at a time, never this node and never
 // when the remaining voters would be fewer than a quorum of the current
 // configuration.
-func (c *Cluster) reconcile(rt *runtime, lt *leaderTerm) {
+func (c *Cluster) reconcile(rt *running, lt *leaderTerm) {
 	cf := rt.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		c.log.Warn("reconcile: cannot read raft configuration", "err", err)
@@ -224,7 +224,7 @@ func (c *Cluster) reconcile(rt *runtime, lt *leaderTerm) {
 
 // removeServer removes id from raft if that keeps enough voters: after the
 // removal at least a quorum of the current configuration must remain.
-func (c *Cluster) removeServer(rt *runtime, conf raft.Configuration, id raft.ServerID, why string) bool {
+func (c *Cluster) removeServer(rt *running, conf raft.Configuration, id raft.ServerID, why string) bool {
 	if !removalKeepsQuorum(conf, id) {
 		c.log.Warn("not removing raft voter: fewer than a quorum would remain", "id", id, "reason", why)
 		return false

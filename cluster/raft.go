@@ -127,7 +127,7 @@ type streamLayer struct {
 	addr advertisedAddr
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	mu     sync.Mutex                 // guards conns and closed
+	mu     sync.Mutex                // guards conns and closed
 	conns  map[*trackedConn]struct{} // live accepted and dialled connections
 	closed bool
 }

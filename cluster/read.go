@@ -60,7 +60,7 @@ func (c *Cluster) Read(ctx context.Context, stale bool, fn func(*fsm.State)) err
 // command entry at or before that commit index, because only command
 // entries reach the state machine (raft's no-op, barrier and configuration
 // entries do not move its applied index).
-func (c *Cluster) leaderReadIndex(ctx context.Context, rt *runtime) (uint64, error) {
+func (c *Cluster) leaderReadIndex(ctx context.Context, rt *running) (uint64, error) {
 	if err := c.waitLeaderReady(ctx, rt); err != nil {
 		return 0, err
 	}
@@ -81,7 +81,7 @@ func (c *Cluster) leaderReadIndex(ctx context.Context, rt *runtime) (uint64, err
 // the log was compacted into a snapshot, which the state machine has
 // already absorbed; its current applied index then covers every command
 // up to that entry.
-func (c *Cluster) lastCommandAtOrBefore(rt *runtime, commit, floor uint64) uint64 {
+func (c *Cluster) lastCommandAtOrBefore(rt *running, commit, floor uint64) uint64 {
 	var l raft.Log
 	for i := commit; i > floor; i-- {
 		if err := rt.parts.logs.GetLog(i, &l); err != nil {

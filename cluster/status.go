@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strconv"
 
 	"github.com/hashicorp/raft"
 )
@@ -39,19 +40,27 @@ type Status struct {
 	// AppliedIndex is the raft index up to which the state machine has
 	// consumed the log (raft's own no-op, barrier and configuration
 	// entries count as consumed once the commands before them are).
-	AppliedIndex uint64   `json:"applied_index"`
-	LastNow      int64    `json:"fsm_time_unix_nano"`
-	Members      []Member `json:"members"`
+	AppliedIndex uint64 `json:"applied_index"`
+	LastNow      int64  `json:"fsm_time_unix_nano"`
+	// LastSnapshotIndex is the raft index of this node's latest snapshot,
+	// taken locally or installed from the leader; 0 if none.
+	LastSnapshotIndex uint64 `json:"last_snapshot_index"`
+	// RestoredFromSnapshot is the state machine's applied index right
+	// after its latest snapshot restore since Start (at start-up, or a
+	// snapshot installed by the leader); 0 if it restored none.
+	RestoredFromSnapshot uint64   `json:"restored_from_snapshot"`
+	Members              []Member `json:"members"`
 }
 
 // Status reports this node's view of the cluster. Members is the union of
 // the raft configuration and the gossip view, sorted by id.
 func (c *Cluster) Status() Status {
 	s := Status{
-		NodeID:       c.cfg.NodeID,
-		State:        "Starting",
-		AppliedIndex: c.adapter.applied.Load(),
-		LastNow:      c.sm.LastNow(),
+		NodeID:               c.cfg.NodeID,
+		State:                "Starting",
+		AppliedIndex:         c.adapter.applied.Load(),
+		LastNow:              c.sm.LastNow(),
+		RestoredFromSnapshot: c.adapter.restored.Load(),
 	}
 	rt := c.rt.Load()
 	if rt == nil {
@@ -67,6 +76,9 @@ func (c *Cluster) Status() Status {
 	s.Term = rt.raft.CurrentTerm()
 	s.CommitIndex = rt.raft.CommitIndex()
 	s.AppliedIndex = c.appliedIndex(rt)
+	if !c.closed.Load() { // Stats logs a warning once raft is shut down
+		s.LastSnapshotIndex, _ = strconv.ParseUint(rt.raft.Stats()["last_snapshot_index"], 10, 64)
+	}
 	s.Members = c.membersOf(rt)
 	return s
 }
@@ -76,7 +88,7 @@ func (c *Cluster) Status() Status {
 // of the state machine. If every entry between the two is a raft-internal
 // one (no-op, barrier, configuration), the state machine is caught up with
 // raft's figure.
-func (c *Cluster) appliedIndex(rt *runtime) uint64 {
+func (c *Cluster) appliedIndex(rt *running) uint64 {
 	a := c.adapter.applied.Load()
 	ra := rt.raft.AppliedIndex()
 	if ra <= a {
@@ -101,7 +113,7 @@ func (c *Cluster) appliedIndex(rt *runtime) uint64 {
 }
 
 // membersOf merges the raft configuration with the gossip view.
-func (c *Cluster) membersOf(rt *runtime) []Member {
+func (c *Cluster) membersOf(rt *running) []Member {
 	byID := map[string]*Member{}
 	get := func(id string) *Member {
 		m, ok := byID[id]

@@ -42,7 +42,7 @@ func ValidID(s string) bool {
 }
 
 // ValidQueueName reports whether s is a valid Zaqar queue name: 1 to
-// MaxNameLength characters from [A-Za-z0-9_-].
+// MaxNameLength characters from [A-Za-z0-9_.-] (dots allowed, as in current Zaqar).
 func ValidQueueName(s string) bool {
 	if len(s) == 0 || len(s) > MaxNameLength {
 		return false
@@ -50,7 +50,7 @@ func ValidQueueName(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.':
 		default:
 			return false
 		}

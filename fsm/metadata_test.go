@@ -49,7 +49,7 @@ func TestFormatID(t *testing.T) {
 
 func TestValidQueueName(t *testing.T) {
 	for in, want := range map[string]bool{
-		"q": true, "my_queue-1": true, strings.Repeat("a", 64): true,
+		"q": true, "my_queue-1": true, "v1.events": true, strings.Repeat("a", 64): true,
 		"": false, strings.Repeat("a", 65): false, "a b": false, "q/1": false, "é": false,
 	} {
 		if got := ValidQueueName(in); got != want {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -267,7 +266,8 @@ func decodeQueueMetadata(b []byte) (map[string]json.RawMessage, *apiError) {
 // The media type a queue PATCH must declare, exactly.
 const patchMediaType = "application/openstack-messaging-v2.0-json-patch"
 
-var patchOps = "add, remove, replace"
+// patchOps lists the supported operations in Zaqar's messages.
+const patchOps = "add, remove, replace"
 
 // parseJSONPatch parses a queue PATCH body (§1.2.4) into operations on
 // metadata keys. All failures are 400 "Invalid request body".
@@ -525,4 +525,4 @@ func queryString(kv [][2]string) string {
 	return sb.String()
 }
 
-func boolString(b bool) string { return fmt.Sprint(b) }
+func boolString(b bool) string { return strconv.FormatBool(b) }

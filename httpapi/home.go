@@ -21,8 +21,9 @@ func (s *server) versions(c *call) {
 	writeJSON(c.w, http.StatusMultipleChoices, versionsDoc)
 }
 
-// homeResource builds one JSON-home resource. vars maps template
-// variables to their param names; accept adds hints.accept-post.
+// homeResource builds one JSON-home resource: href-template (and
+// href-vars, mapping template variables to their param names, when there
+// are any) and hints; acceptPost adds hints.accept-post.
 func homeResource(template string, vars map[string]string, allow []string, acceptPost bool) map[string]any {
 	hints := map[string]any{
 		"allow":   allow,
@@ -31,11 +32,8 @@ func homeResource(template string, vars map[string]string, allow []string, accep
 	if acceptPost {
 		hints["accept-post"] = []string{"application/json"}
 	}
-	r := map[string]any{"hints": hints}
-	if len(vars) == 0 && template[len(template)-1] != '}' {
-		r["href"] = template
-	} else {
-		r["href-template"] = template
+	r := map[string]any{"href-template": template, "hints": hints}
+	if len(vars) > 0 {
 		r["href-vars"] = vars
 	}
 	return r
@@ -85,9 +83,11 @@ var homeDocument = func() map[string]any {
 			with(map[string]string{"subscriptions_id": "param/subscriptions_id"}), []string{"GET", "DELETE"}, false),
 		"rel/subscription_patch": homeResource("/v2/queues/{queue_name}/subscriptions/{subscriptions_id}",
 			with(map[string]string{"subscriptions_id": "param/subscriptions_id"}), []string{"PATCH"}, true),
-		"rel/ping":   homeResource("/v2/ping", nil, get, false),
-		"rel/health": homeResource("/v2/health", nil, get, false),
+		"rel/ping": homeResource("/v2/ping", nil, get, false),
 	}
+	// Like Zaqar, health is a plain href.
+	res["rel/health"] = map[string]any{"href": "/v2/health", "hints": map[string]any{
+		"allow": get, "formats": map[string]any{"application/json": map[string]any{}}}}
 	return map[string]any{"resources": res}
 }()
 

@@ -281,6 +281,9 @@ func TestIdempotencyKeyAndStaleReads(t *testing.T) {
 	if got := e.fake.applied[1].RequestID; got != r.header.Get("x-openstack-request-id") {
 		t.Fatalf("RequestID %q, want the request id %q", got, r.header.Get("x-openstack-request-id"))
 	}
+	if idempotencyID("a:b", "c") == idempotencyID("a", "b:c") || idempotencyID("a%3Ab", "c") == idempotencyID("a:b", "c") {
+		t.Fatal("idempotency ids of different projects collide")
+	}
 	e.req("DELETE", "/v2/queues/q").set("Idempotency-Key", strings.Repeat("k", 257)).do().expectErr(400, titleInvalidAPI, "Idempotency-Key")
 	if e.fake.appliedCount() != 2 {
 		t.Fatal("a bad key must not write")

@@ -5,7 +5,7 @@
 //
 // Herald extensions to the Zaqar surface:
 //   - Idempotency-Key request header: writes carrying it use the command
-//     RequestID "idem:<project>:<key>", so a client that retries a write whose
+//     RequestID "idem:<project>:<key>" (see idempotencyID), so a client that retries a write whose
 //     outcome it did not see (timeout, dropped connection, leader change) has
 //     it applied once; the retry gets the first result again (for a message
 //     POST: the same ids). Keys are scoped to the project, at most 256
@@ -75,10 +75,13 @@ const DefaultRequestTimeout = 10 * time.Second
 
 // Headers Herald adds to the Zaqar surface (see the package comment).
 const (
+	// HeaderIdempotencyKey makes a write idempotent per project and key.
 	HeaderIdempotencyKey = "Idempotency-Key"
-	HeaderRead           = "X-Herald-Read"
-	headerRequestID      = "x-openstack-request-id"
-	maxIdempotencyKey    = 256
+	// HeaderRead with the value "stale" opts a read out of linearizability.
+	HeaderRead = "X-Herald-Read"
+
+	headerRequestID   = "x-openstack-request-id"
+	maxIdempotencyKey = 256
 )
 
 // server holds the validated configuration; it is immutable after New.
@@ -295,13 +298,30 @@ func (s *server) fail(c *call, err error) {
 func (s *server) apply(c *call, t fsm.CmdType, payload any) (*fsm.Result, error) {
 	id := c.reqID
 	if c.idemKey != "" {
-		id = "idem:" + c.project + ":" + c.idemKey
+		id = idempotencyID(c.project, c.idemKey)
 	}
 	cmd, err := fsm.NewCommand(t, id, payload)
 	if err != nil {
 		return nil, fsm.Errorf(fsm.CodeInternal, "encoding command: %v", err)
 	}
-	return s.backend.Apply(c.ctx, cmd)
+	res, err := s.backend.Apply(c.ctx, cmd)
+	switch {
+	case err != nil:
+		return nil, err
+	case res == nil:
+		return &fsm.Result{}, nil
+	}
+	return res, res.Err()
+}
+
+// idempotencyID is the command RequestID of a write carrying an
+// Idempotency-Key: "idem:<project>:<key>". '%' and ':' in the project are
+// percent-escaped so that no (project, key) pair can collide with another
+// project's (ordinary project ids are unchanged).
+func idempotencyID(project, key string) string {
+	project = strings.ReplaceAll(project, "%", "%25")
+	project = strings.ReplaceAll(project, ":", "%3A")
+	return "idem:" + project + ":" + key
 }
 
 // read runs fn on a view of the state: linearizable unless the client asked

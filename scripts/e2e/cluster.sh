@@ -60,7 +60,10 @@ stop_cluster() {
   done <"$dir/pids"
   for pid in "${pids[@]}"; do
     # SIGCONT too, so a node a chaos test left SIGSTOPped can act on SIGTERM.
-    if alive "$pid" "$dir"; then kill -TERM "$pid" 2>/dev/null && kill -CONT "$pid" 2>/dev/null || true; fi
+    if alive "$pid" "$dir"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      kill -CONT "$pid" 2>/dev/null || true
+    fi
   done
   deadline=$(($(now) + stop_timeout))
   while :; do
@@ -103,6 +106,17 @@ dump_logs() {
   done
 }
 
+# on_start_exit runs when start exits early: a failed start leaves nothing running.
+# shellcheck disable=SC2317 # invoked by trap
+on_start_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "cluster.sh: start failed" >&2
+    dump_logs "$start_dir"
+    stop_cluster "$start_dir"
+  fi
+}
+
 start_cluster() {
   local n=$1 dir=$2 k pid deadline join="" listen urls=() leaders leader url ok
   [[ $n =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$n'"
@@ -118,7 +132,8 @@ start_cluster() {
   rm -f "$dir/urls"
 
   # On any failure from here on: show the logs and stop what was started.
-  trap 'rc=$?; if [ $rc -ne 0 ]; then echo "cluster.sh: start failed" >&2; dump_logs "'"$dir"'"; stop_cluster "'"$dir"'"; fi' EXIT
+  start_dir=$dir
+  trap on_start_exit EXIT
   deadline=$(($(now) + start_timeout))
 
   start_node() { # start_node K

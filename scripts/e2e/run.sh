@@ -30,6 +30,7 @@ if ! py=$(pick_python); then
 fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/herald-e2e.XXXXXX")
+# shellcheck disable=SC2317 # invoked by trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
