@@ -99,10 +99,13 @@ func FuzzDecodeQueueMetadata(f *testing.F) {
 			}
 			return
 		}
-		b, e := json.Marshal(md)
-		if e != nil {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false) // as writeJSON does
+		if e := enc.Encode(md); e != nil {
 			t.Fatalf("accepted metadata does not encode: %v", e)
 		}
+		b := buf.Bytes()
 		again, err := decodeQueueMetadata(b)
 		if err != nil || len(again) != len(md) {
 			t.Fatalf("re-encoded metadata rejected: %v (%s)", err, b)
