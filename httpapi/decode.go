@@ -491,13 +491,17 @@ func (p params) bool(name string) (bool, bool, *apiError) {
 	return false, false, badParam(name, "The value of the parameter must be \"true\" or \"false\".")
 }
 
-// list splits a comma-separated parameter; absent (or blank) is nil.
+// list reads a list parameter: every non-blank value, split on commas
+// (python-zaqarclient repeats the parameter: ids=a&ids=b). Absent or blank
+// is nil.
 func (p params) list(name string) []string {
-	v, ok := p.str(name)
-	if !ok {
-		return nil
+	var out []string
+	for _, v := range url.Values(p)[name] {
+		if v != "" {
+			out = append(out, strings.Split(v, ",")...)
+		}
 	}
-	return strings.Split(v, ",")
+	return out
 }
 
 // limitError is the range error of a limit-like parameter.

@@ -66,7 +66,7 @@ func TestTruthyAndIntValue(t *testing.T) {
 
 func TestParams(t *testing.T) {
 	p := params(url.Values{"a": {"1"}, "b": {""}, "c": {"x"}, "t": {"on"}, "f": {"False"}, "n": {"None"},
-		"l": {"x,y,,z"}, "sp": {" 7 "}, "r": {"1", "2"}})
+		"l": {"x,y,,z", "", "w"}, "sp": {" 7 "}, "r": {"1", "2"}})
 	if v, ok := p.str("b"); ok || v != "" {
 		t.Error("blank value must be absent")
 	}
@@ -94,7 +94,7 @@ func TestParams(t *testing.T) {
 	if _, _, err := p.bool("n"); err == nil || err.title != titleInvalidParam {
 		t.Error("None must be refused")
 	}
-	if got := p.list("l"); strings.Join(got, "|") != "x|y||z" {
+	if got := p.list("l"); strings.Join(got, "|") != "x|y||z|w" {
 		t.Errorf("list %q", got)
 	}
 	if p.list("b") != nil || p.list("zz") != nil {

@@ -110,7 +110,6 @@ func New(cfg Config) (http.Handler, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.log = s.log.With("component", "httpapi")
 	if s.now == nil {
 		s.now = time.Now
 	}
