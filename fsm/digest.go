@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"hash"
 	"sort"
 
@@ -14,7 +15,9 @@ import (
 // Digest returns a hex SHA-256 over a canonical traversal of the state:
 // counters, then projects and queues sorted by name (metadata sorted by
 // key, messages in id order, claims in id order), then the dedupe window
-// oldest first. Derived indexes are not included. Two replicas that applied
+// oldest first, then (when there are any) the assignment epoch and the
+// sources sorted by (project, kind, name) with their subscriptions in id
+// order and outbox entries in seq order. Derived indexes are not included. Two replicas that applied
 // the same log, or one restored from the other's snapshot, have equal
 // digests.
 func (f *FSM) Digest() string {
@@ -74,16 +77,7 @@ func (s *state) digest() string {
 		d.u64(uint64(len(p.queues)))
 		p.order.Ascend(func(q *queue) bool {
 			d.str(q.name)
-			keys := make([]string, 0, len(q.meta))
-			for k := range q.meta {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			d.u64(uint64(len(keys)))
-			for _, k := range keys {
-				d.str(k)
-				d.bytes(q.meta[k])
-			}
+			d.meta(q.meta)
 			d.u64(uint64(q.msgs.Len()))
 			q.msgs.Ascend(func(m *Message) bool {
 				d.msg(m)
@@ -124,5 +118,100 @@ func (s *state) digest() string {
 		}
 		d.bytes(buf.Bytes())
 	}
+	s.digestDelivery(d)
 	return hex.EncodeToString(d.h.Sum(nil))
+}
+
+// digestDelivery appends the subscriptions, outboxes and assignment epoch.
+// A state without any leaves the stream (and so the digest) exactly as
+// before they existed; since it comes last, the longer stream of a state
+// with them can never equal a shorter one.
+func (s *state) digestDelivery(d *digester) {
+	if s.assignEpoch == 0 && len(s.sources) == 0 {
+		return
+	}
+	d.str("delivery")
+	d.u64(s.assignEpoch)
+	d.i64(s.outboxBytes)
+	keys := s.sortedSources()
+	d.u64(uint64(len(keys)))
+	for _, k := range keys {
+		src := s.sources[k]
+		d.str(k.project)
+		d.str(k.kind)
+		d.str(k.name)
+		d.u64(src.tail)
+		d.u64(uint64(src.subs.Len()))
+		src.subs.Ascend(func(id string) bool {
+			d.sub(s.subs[id])
+			return true
+		})
+		d.u64(uint64(src.outbox.Len()))
+		src.outbox.Ascend(func(e *OutboxEntry) bool {
+			d.u64(e.Seq)
+			d.str(e.MessageID)
+			d.bytes(e.Body)
+			d.i64(e.TTL)
+			if e.Delay != nil {
+				d.u64(1)
+				d.i64(*e.Delay)
+			} else {
+				d.u64(0)
+			}
+			d.i64(e.Created)
+			d.i64(e.Expires)
+			return true
+		})
+	}
+}
+
+func (d *digester) sub(sub *subscription) {
+	d.str(sub.ID)
+	d.str(sub.Subscriber)
+	d.meta(sub.Options)
+	d.i64(sub.TTL)
+	d.i64(sub.Created)
+	d.i64(sub.Expires)
+	d.flag(sub.Confirmed)
+	d.bytes(sub.Secret)
+	d.str(sub.Owner)
+	d.u64(sub.OwnerEpoch)
+	d.u64(sub.Cursor)
+	d.u64(sub.Delivered)
+	d.u64(sub.Failed)
+	d.u64(sub.Skipped)
+	d.str(sub.LastError)
+	d.i64(sub.LastErrorAt)
+	d.u64(uint64(len(sub.Recent)))
+	for _, r := range sub.Recent {
+		d.u64(r.Seq)
+		d.str(r.MessageID)
+		d.str(r.Error)
+		d.i64(int64(r.Attempts))
+		d.i64(r.At)
+		d.str(r.DeadLetterID)
+		d.str(r.DeadLetterError)
+	}
+}
+
+func (d *digester) flag(b bool) {
+	if b {
+		d.u64(1)
+	} else {
+		d.u64(0)
+	}
+}
+
+// meta digests a metadata or options map, keys sorted.
+func (d *digester) meta(md map[string]json.RawMessage) {
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	d.u64(uint64(len(keys)))
+	for _, k := range keys {
+		d.str(k)
+		d.bytes(md[k])
+	}
 }

@@ -12,7 +12,8 @@ import (
 // values: they influence results.
 type Config struct {
 	// MaxBodyBytes is the memory budget: the total bytes of stored message
-	// bodies. A post that would exceed it fails with CodeNoSpace. 0 = unlimited.
+	// bodies, outbox entries included. A post that would exceed it fails with
+	// CodeNoSpace. 0 = unlimited.
 	MaxBodyBytes int64
 	// DedupeWindow is how many recent RequestIDs are remembered (0 means
 	// DefaultDedupeWindow).
@@ -136,6 +137,18 @@ func (s *state) dispatch(c *applyCtx, cmd *Command) Result {
 		return run(s, c, p, (*state).sweep)
 	case CmdNoop:
 		return Result{}
+	case CmdSubscriptionCreate:
+		return run(s, c, p, (*state).subscriptionCreate)
+	case CmdSubscriptionUpdate:
+		return run(s, c, p, (*state).subscriptionUpdate)
+	case CmdSubscriptionDelete:
+		return run(s, c, p, (*state).subscriptionDelete)
+	case CmdSubscriptionConfirm:
+		return run(s, c, p, (*state).subscriptionConfirm)
+	case CmdAssign:
+		return run(s, c, p, (*state).assign)
+	case CmdAck:
+		return run(s, c, p, (*state).ack)
 	}
 	if cmd.Type&CmdOptionalBit != 0 {
 		return Result{}
@@ -193,10 +206,11 @@ func cloneResult(r *Result) *Result {
 	return &out
 }
 
-// BodyBytes returns the total bytes of stored message bodies, the quantity
-// the memory budget (Config.MaxBodyBytes) limits.
+// BodyBytes returns the total bytes of stored message bodies plus the bodies
+// of outbox entries, the quantity the memory budget (Config.MaxBodyBytes)
+// limits. A body shared by a message and its outbox entry counts twice.
 func (f *FSM) BodyBytes() int64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.st.bodyBytes
+	return f.st.bodyBytes + f.st.outboxBytes
 }

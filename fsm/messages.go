@@ -6,6 +6,8 @@ package fsm
 const maxGuardSeconds = 1<<31 - 1
 
 // messagesPost appends messages, lazily creating the queue; all or nothing.
+// When the queue has a live subscription, each message also gets an outbox
+// entry (outbox.go).
 func (s *state) messagesPost(c *applyCtx, p *MessagesPost) Result {
 	if err := checkNames(p.Project, p.Queue); err != nil {
 		return errResult(err)
@@ -45,10 +47,16 @@ func (s *state) messagesPost(c *applyCtx, p *MessagesPost) Result {
 		res[i] = resolved{ttl, delay}
 		size += int64(len(nm.Body))
 	}
-	if s.maxBody > 0 && s.bodyBytes+size > s.maxBody {
+	// A source with a live subscription also gets an outbox entry per
+	// message, whose body counts against the budget too.
+	src := s.liveSource(sourceKey{p.Project, SourceQueue, p.Queue}, c.now)
+	if src != nil {
+		size *= 2
+	}
+	if s.maxBody > 0 && s.bodyBytes+s.outboxBytes+size > s.maxBody {
 		return errResult(Errorf(CodeNoSpace,
 			"Memory budget exhausted: storing %d more bytes of message bodies would exceed the limit of %d bytes (%d in use).",
-			size, s.maxBody, s.bodyBytes))
+			size, s.maxBody, s.bodyBytes+s.outboxBytes))
 	}
 	if q == nil {
 		q = s.createQueue(p.Project, p.Queue, nil)
@@ -66,6 +74,13 @@ func (s *state) messagesPost(c *applyCtx, p *MessagesPost) Result {
 		}
 		s.addMsg(q, m)
 		ids[i] = m.ID
+		if src != nil {
+			var delay *int64
+			if cfg.delay > 0 {
+				delay = &res[i].delay
+			}
+			s.appendOutbox(src, m, delay)
+		}
 	}
 	return Result{IDs: ids}
 }

@@ -45,6 +45,7 @@ func (s *state) queueCreate(_ *applyCtx, p *QueueCreate) Result {
 }
 
 // queueDelete removes a queue, its messages and claims; missing is fine.
+// Its subscriptions and their outbox stay (§4.8).
 func (s *state) queueDelete(_ *applyCtx, p *QueueDelete) Result {
 	if q := s.queue(p.Project, p.Queue); q != nil {
 		s.deleteQueue(q)
@@ -99,24 +100,18 @@ func (s *state) queuePatch(_ *applyCtx, p *QueuePatch) Result {
 }
 
 // queuePurge deletes all messages (claimed ones too) and claims and/or the
-// subscriptions of a queue; a missing queue is fine.
+// subscriptions of a queue (with their outbox); a missing queue is fine.
+// Purging messages leaves the outbox alone: notifications already owed are
+// still delivered.
 func (s *state) queuePurge(_ *applyCtx, p *QueuePurge) Result {
-	q := s.queue(p.Project, p.Queue)
-	if q == nil {
-		return Result{}
-	}
-	if p.Messages {
+	if q := s.queue(p.Project, p.Queue); q != nil && p.Messages {
 		s.clearMessages(q)
 	}
-	if p.Subscriptions {
-		s.purgeSubscriptions(q)
+	if p.Subscriptions { // they outlive their queue (§4.8), so also when it is missing
+		s.purgeSubscriptions(p.Project, SourceQueue, p.Queue)
 	}
 	return Result{}
 }
-
-// purgeSubscriptions is the hook for deleting a queue's subscriptions; there
-// are none in the state yet.
-func (s *state) purgeSubscriptions(*queue) {}
 
 // Queue returns a queue's info.
 func (s *State) Queue(project, name string) (QueueInfo, bool) {

@@ -58,13 +58,17 @@ func Errorf(code Code, format string, args ...any) *Error {
 type Result struct {
 	Code     Code                       `msgpack:"c,omitempty"`
 	Msg      string                     `msgpack:"e,omitempty"`
-	Created  bool                       `msgpack:"k,omitempty"` // QueueCreate: a new queue was made
-	IDs      []string                   `msgpack:"i,omitempty"` // MessagesPost: new ids in order
+	Created  bool                       `msgpack:"k,omitempty"` // QueueCreate, SubscriptionCreate: something new was made
+	IDs      []string                   `msgpack:"i,omitempty"` // MessagesPost: new ids in order; Ack: dead-letter message ids
 	ClaimID  string                     `msgpack:"l,omitempty"` // ClaimCreate
 	Messages []Message                  `msgpack:"m,omitempty"` // ClaimCreate, MessagesPop
 	Metadata map[string]json.RawMessage `msgpack:"d,omitempty"` // QueuePatch: stored metadata afterwards
 	Batch    []Result                   `msgpack:"b,omitempty"` // Batch: one result per inner command
 	Swept    int                        `msgpack:"s,omitempty"` // Sweep: messages removed
+	// SubscriptionID: SubscriptionCreate (the new or existing id, also with a
+	// CodeConflict for a confirmed duplicate).
+	SubscriptionID string `msgpack:"u,omitempty"`
+	Cursor         uint64 `msgpack:"o,omitempty"` // Ack: the subscription's cursor afterwards
 }
 
 // Err returns the result's error, or nil when Code is CodeOK.

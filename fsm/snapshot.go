@@ -12,23 +12,31 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Snapshot stream format (version 1), all msgpack:
+// Snapshot stream format (version 2), all msgpack:
 //
-//	header  {m: "herald-fsm", v: 1}
+//	header  {m: "herald-fsm", v: 2}
 //	then records, each a uint8 kind followed by its payload:
-//	  recCounters  snapCounters (applied index, FSM time, body bytes)
-//	  recQueue     snapQueue (project, name, metadata); the messages and
-//	               claims that follow belong to it
-//	  recMessage   Message
-//	  recClaim     claim
-//	  recDedupe    snapDedupe (request id, first result), oldest first
-//	  recEnd       snapEnd (record counts, checked on restore)
+//	  recCounters      snapCounters (applied index, FSM time, body bytes,
+//	                   outbox bytes, assignment epoch)
+//	  recQueue         snapQueue (project, name, metadata); the messages and
+//	                   claims that follow belong to it
+//	  recMessage       Message
+//	  recClaim         claim
+//	  recSource        snapSource (project, kind, name, outbox tail); the
+//	                   subscriptions and outbox entries that follow belong to it
+//	  recSubscription  subscription (with secret and delivery state)
+//	  recOutbox        OutboxEntry
+//	  recDedupe        snapDedupe (request id, first result), oldest first
+//	  recEnd           snapEnd (record counts, checked on restore)
 //
 // Queues come sorted by (project, name), messages in id order, claims in id
-// order, so the same state always yields the same bytes.
+// order, then sources sorted by (project, kind, name), their subscriptions
+// in id order and outbox entries in seq order, so the same state always
+// yields the same bytes. Version 1 (no sources, no new counters) is a
+// subset of version 2 and still restores.
 const (
 	snapMagic   = "herald-fsm"
-	snapVersion = 1
+	snapVersion = 2
 )
 
 // Record kinds of the snapshot stream; never renumber.
@@ -39,6 +47,10 @@ const (
 	recClaim    uint8 = 4
 	recDedupe   uint8 = 5
 	recEnd      uint8 = 6
+
+	recSource       uint8 = 7
+	recSubscription uint8 = 8
+	recOutbox       uint8 = 9
 )
 
 type snapHeader struct {
@@ -47,9 +59,18 @@ type snapHeader struct {
 }
 
 type snapCounters struct {
-	Applied   uint64 `msgpack:"a"`
-	LastNow   int64  `msgpack:"n"`
-	BodyBytes int64  `msgpack:"b"`
+	Applied     uint64 `msgpack:"a"`
+	LastNow     int64  `msgpack:"n"`
+	BodyBytes   int64  `msgpack:"b"`
+	OutboxBytes int64  `msgpack:"o,omitempty"`
+	AssignEpoch uint64 `msgpack:"e,omitempty"`
+}
+
+type snapSource struct {
+	Project string `msgpack:"p"`
+	Kind    string `msgpack:"k"`
+	Name    string `msgpack:"q"`
+	Tail    uint64 `msgpack:"t"`
 }
 
 type snapQueue struct {
@@ -64,10 +85,13 @@ type snapDedupe struct {
 }
 
 type snapEnd struct {
-	Queues   int `msgpack:"q"`
-	Messages int `msgpack:"m"`
-	Claims   int `msgpack:"c"`
-	Dedupe   int `msgpack:"d"`
+	Queues        int `msgpack:"q"`
+	Messages      int `msgpack:"m"`
+	Claims        int `msgpack:"c"`
+	Dedupe        int `msgpack:"d"`
+	Sources       int `msgpack:"s,omitempty"`
+	Subscriptions int `msgpack:"u,omitempty"`
+	Outbox        int `msgpack:"o,omitempty"`
 }
 
 // capture is a frozen view of the state taken under the write lock. It
@@ -77,7 +101,14 @@ type snapEnd struct {
 type capture struct {
 	counters snapCounters
 	queues   []capturedQueue
+	sources  []capturedSource
 	dedupe   []dedupeEntry
+}
+
+type capturedSource struct {
+	rec    snapSource
+	subs   []*subscription             // items immutable, in id order
+	outbox *btree.BTreeG[*OutboxEntry] // COW clone; items immutable
 }
 
 type capturedQueue struct {
@@ -98,8 +129,9 @@ func (f *FSM) Snapshot() (persist func(w io.Writer) error, err error) {
 
 func (s *state) capture() *capture {
 	c := &capture{
-		counters: snapCounters{Applied: s.applied, LastNow: s.lastNow, BodyBytes: s.bodyBytes},
-		dedupe:   s.dedupe.entries(),
+		counters: snapCounters{Applied: s.applied, LastNow: s.lastNow, BodyBytes: s.bodyBytes,
+			OutboxBytes: s.outboxBytes, AssignEpoch: s.assignEpoch},
+		dedupe: s.dedupe.entries(),
 	}
 	for _, pid := range s.sortedProjects() {
 		s.projects[pid].order.Ascend(func(q *queue) bool {
@@ -111,6 +143,19 @@ func (s *state) capture() *capture {
 			c.queues = append(c.queues, cq)
 			return true
 		})
+	}
+	for _, k := range s.sortedSources() {
+		src := s.sources[k]
+		cs := capturedSource{
+			rec:    snapSource{Project: k.project, Kind: k.kind, Name: k.name, Tail: src.tail},
+			subs:   make([]*subscription, 0, src.subs.Len()),
+			outbox: src.outbox.Clone(),
+		}
+		src.subs.Ascend(func(id string) bool {
+			cs.subs = append(cs.subs, s.subs[id])
+			return true
+		})
+		c.sources = append(c.sources, cs)
 	}
 	return c
 }
@@ -132,7 +177,7 @@ func (c *capture) persist(w io.Writer) error {
 	if err := rec(recCounters, &c.counters); err != nil {
 		return err
 	}
-	end := snapEnd{Queues: len(c.queues), Dedupe: len(c.dedupe)}
+	end := snapEnd{Queues: len(c.queues), Dedupe: len(c.dedupe), Sources: len(c.sources)}
 	for i := range c.queues {
 		q := &c.queues[i]
 		if err := rec(recQueue, &snapQueue{Project: q.project, Name: q.name, Meta: q.meta}); err != nil {
@@ -153,6 +198,27 @@ func (c *capture) persist(w io.Writer) error {
 				return err
 			}
 			end.Claims++
+		}
+	}
+	for i := range c.sources {
+		cs := &c.sources[i]
+		if err := rec(recSource, &cs.rec); err != nil {
+			return err
+		}
+		for _, sub := range cs.subs {
+			if err := rec(recSubscription, sub); err != nil {
+				return err
+			}
+			end.Subscriptions++
+		}
+		var err error
+		cs.outbox.Ascend(func(e *OutboxEntry) bool {
+			err = rec(recOutbox, e)
+			end.Outbox++
+			return err == nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	for _, e := range c.dedupe {
@@ -191,12 +257,13 @@ func readSnapshot(r io.Reader, cfg Config) (*state, error) {
 	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", errSnapshot, err)
 	}
-	if h.Magic != snapMagic || h.Version != snapVersion {
+	if h.Magic != snapMagic || h.Version < 1 || h.Version > snapVersion {
 		return nil, fmt.Errorf("%w: unsupported header %q version %d", errSnapshot, h.Magic, h.Version)
 	}
 	s := newState(cfg)
 	var (
 		cur      *queue
+		curSrc   *source
 		counters snapCounters
 		got      snapEnd
 		seenCnt  bool
@@ -223,7 +290,7 @@ func readSnapshot(r io.Reader, cfg Config) (*state, error) {
 			if len(sq.Meta) == 0 {
 				sq.Meta = nil
 			}
-			cur = s.createQueue(sq.Project, sq.Name, sq.Meta)
+			cur, curSrc = s.createQueue(sq.Project, sq.Name, sq.Meta), nil
 			got.Queues++
 		case recMessage:
 			m := new(Message)
@@ -245,6 +312,12 @@ func readSnapshot(r io.Reader, cfg Config) (*state, error) {
 			}
 			s.putClaim(cur, cl)
 			got.Claims++
+		case recSource, recSubscription, recOutbox:
+			var err error
+			if curSrc, err = s.readDeliveryRecord(dec, kind, curSrc, &got); err != nil {
+				return nil, err
+			}
+			cur = nil
 		case recDedupe:
 			var d snapDedupe
 			if err := dec.Decode(&d); err != nil {
@@ -264,14 +337,67 @@ func readSnapshot(r io.Reader, cfg Config) (*state, error) {
 			if !seenCnt {
 				return nil, fmt.Errorf("%w: no counters record", errSnapshot)
 			}
-			if counters.BodyBytes != s.bodyBytes {
-				return nil, fmt.Errorf("%w: body bytes %d, counters say %d", errSnapshot, s.bodyBytes, counters.BodyBytes)
+			if counters.BodyBytes != s.bodyBytes || counters.OutboxBytes != s.outboxBytes {
+				return nil, fmt.Errorf("%w: body bytes %d+%d, counters say %d+%d", errSnapshot,
+					s.bodyBytes, s.outboxBytes, counters.BodyBytes, counters.OutboxBytes)
+			}
+			for _, src := range s.sources {
+				if src.subs.Len() == 0 {
+					return nil, fmt.Errorf("%w: source %v without subscriptions", errSnapshot, src.key)
+				}
 			}
 			s.applied = counters.Applied
 			s.lastNow = counters.LastNow
+			s.assignEpoch = counters.AssignEpoch
 			return s, nil
 		default:
 			return nil, fmt.Errorf("%w: unknown record kind %d", errSnapshot, kind)
 		}
+	}
+}
+
+// readDeliveryRecord decodes a source, subscription or outbox record into s
+// and returns the source that following records belong to.
+func (s *state) readDeliveryRecord(dec *msgpack.Decoder, kind uint8, cur *source, got *snapEnd) (*source, error) {
+	switch kind {
+	case recSource:
+		var rs snapSource
+		if err := dec.Decode(&rs); err != nil {
+			return nil, fmt.Errorf("%w: source: %v", errSnapshot, err)
+		}
+		key := sourceKey{rs.Project, rs.Kind, rs.Name}
+		if s.sources[key] != nil || checkSource(rs.Project, rs.Kind, rs.Name) != nil {
+			return nil, fmt.Errorf("%w: invalid or duplicate source %v", errSnapshot, key)
+		}
+		src := s.ensureSource(key)
+		src.tail = rs.Tail
+		got.Sources++
+		return src, nil
+	case recSubscription:
+		sub := new(subscription)
+		if err := dec.Decode(sub); err != nil {
+			return nil, fmt.Errorf("%w: subscription: %v", errSnapshot, err)
+		}
+		if cur == nil || sub.key() != cur.key || !ValidID(sub.ID) || s.subs[sub.ID] != nil ||
+			cur.bySubscriber[sub.Subscriber] != "" || sub.Cursor > cur.tail {
+			return nil, fmt.Errorf("%w: misplaced, invalid or duplicate subscription %q", errSnapshot, sub.ID)
+		}
+		s.putSub(cur, nil, sub)
+		got.Subscriptions++
+		return cur, nil
+	default: // recOutbox
+		e := new(OutboxEntry)
+		if err := dec.Decode(e); err != nil {
+			return nil, fmt.Errorf("%w: outbox entry: %v", errSnapshot, err)
+		}
+		if cur == nil || e.Seq == 0 || e.Seq > cur.tail {
+			return nil, fmt.Errorf("%w: misplaced outbox entry %d", errSnapshot, e.Seq)
+		}
+		if last, ok := cur.outbox.Max(); ok && e.Seq <= last.Seq {
+			return nil, fmt.Errorf("%w: out-of-order outbox entry %d", errSnapshot, e.Seq)
+		}
+		s.addEntry(cur, e)
+		got.Outbox++
+		return cur, nil
 	}
 }

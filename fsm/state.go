@@ -28,6 +28,17 @@ type state struct {
 	lastNow   int64  // FSM time of the last applied entry (unix ns)
 	applied   uint64 // index of the last applied entry
 	dedupe    *dedupeWindow
+
+	// Subscriptions and delivery state (subscriptions.go, outbox.go,
+	// delivery.go). sources and subs are the state; subIDs, subExp and
+	// srcDue are derived indexes, rebuilt on restore.
+	sources     map[sourceKey]*source    // sources with at least one subscription
+	subs        map[string]*subscription // by id; values immutable
+	subIDs      *btree.BTreeG[string]    // every subscription id, ordered (AllSubscriptions)
+	subExp      *btree.BTreeG[expKey]    // subscriptions by (Expires, id) (Sweep)
+	srcDue      *btree.BTreeG[srcDueKey] // sources with outbox entries by earliest entry expiry (Sweep)
+	outboxBytes int64                    // body bytes of all outbox entries (also under the memory budget)
+	assignEpoch uint64                   // epoch of the last accepted Assign
 }
 
 // project holds one project's queues.
@@ -106,6 +117,11 @@ func newState(cfg Config) *state {
 		projects: map[string]*project{},
 		due:      btree.NewG(btreeDegree, dueLess),
 		dedupe:   newDedupeWindow(cfg.DedupeWindow),
+		sources:  map[sourceKey]*source{},
+		subs:     map[string]*subscription{},
+		subIDs:   btree.NewG(btreeDegree, stringLess),
+		subExp:   btree.NewG(btreeDegree, expLess),
+		srcDue:   btree.NewG(btreeDegree, srcDueLess),
 	}
 }
 

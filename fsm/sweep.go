@@ -6,7 +6,9 @@ package fsm
 // time, project, queue) order, which every replica computes alike. Within a
 // queue, expired claims are released first (all of them), then expired
 // messages are removed oldest expiry first. Limit bounds the messages removed
-// (0 = no bound); Result.Swept counts them.
+// (0 = no bound); Result.Swept counts them. Then expired subscriptions (with
+// their delivery state) and expired outbox entries are removed the same way,
+// through subExp and srcDue, each kind under its own Limit.
 func (s *state) sweep(c *applyCtx, p *Sweep) Result {
 	swept := 0
 	for p.Limit <= 0 || swept < p.Limit {
@@ -30,5 +32,9 @@ func (s *state) sweep(c *applyCtx, p *Sweep) Result {
 		}
 		s.syncDue(q)
 	}
+	// Expired subscriptions go first: removing one may release a whole
+	// outbox at once.
+	s.sweepSubscriptions(c.now, p.Limit)
+	s.sweepOutbox(c.now, p.Limit)
 	return Result{Swept: swept}
 }

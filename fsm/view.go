@@ -60,3 +60,60 @@ type Stats struct {
 	Oldest  *Message // nil when Total == 0
 	Newest  *Message
 }
+
+// SubscriptionInfo describes a subscription with its delivery state, as seen
+// at a read time. Times are unix ns in FSM time (except LastErrorAt, the
+// worker's clock). Options, Secret and RecentFailures are copies.
+type SubscriptionInfo struct {
+	ID         string
+	Project    string
+	SourceKind string // SourceQueue or SourceTopic
+	Source     string
+	Subscriber string
+	Options    map[string]json.RawMessage // stored verbatim; nil when none
+	TTL        int64                      // seconds
+	Created    int64                      // age = now - Created
+	Expires    int64
+	Confirmed  bool
+	// Secret is the per-subscription HMAC key (for signing deliveries). Never
+	// render it in API answers.
+	Secret []byte
+
+	Owner          string // dispatcher node that owns it ("" = unassigned)
+	OwnerEpoch     uint64 // assignment epoch of that ownership (Acks must carry it)
+	Cursor         uint64 // last outbox seq handled by the owner
+	Pending        uint64 // outbox tail - Cursor (an upper bound: expired entries included)
+	Delivered      uint64 // deliveries acknowledged
+	FailedCount    uint64 // deliveries given up after all retries
+	Skipped        uint64 // entries passed over on purpose
+	LastError      string
+	LastErrorAt    int64
+	RecentFailures []FailureRecord // the last MaxRecentFailures failures, oldest first
+}
+
+// FailureRecord is one failed delivery kept for visibility.
+type FailureRecord struct {
+	Seq       uint64 `msgpack:"s"`
+	MessageID string `msgpack:"i"`
+	Error     string `msgpack:"e,omitempty"`
+	Attempts  int    `msgpack:"a,omitempty"`
+	At        int64  `msgpack:"t"` // FSM time of the Ack that reported it
+	// DeadLetterID is the id of the copy posted to the subscription's
+	// dead-letter queue; DeadLetterError says why none was made although
+	// one is configured.
+	DeadLetterID    string `msgpack:"d,omitempty"`
+	DeadLetterError string `msgpack:"x,omitempty"`
+}
+
+// OutboxEntry is one message owed to the subscriptions of a source: a
+// notification recorded at post time so it survives the message being
+// deleted or popped. Body is shared and must not be modified.
+type OutboxEntry struct {
+	Seq       uint64          `msgpack:"s"` // per source, from 1, monotonic
+	MessageID string          `msgpack:"i"`
+	Body      json.RawMessage `msgpack:"b"`
+	TTL       int64           `msgpack:"t"`           // seconds
+	Delay     *int64          `msgpack:"d,omitempty"` // set only when the queue has a truthy _default_message_delay
+	Created   int64           `msgpack:"c"`
+	Expires   int64           `msgpack:"x"` // = the message's expiry
+}

@@ -99,6 +99,7 @@ func New(cfg Config) (*Node, error) {
 		LeaderWait:         cfg.LeaderWait,
 		SnapshotThreshold:  cfg.SnapshotThreshold,
 		SnapshotInterval:   cfg.SnapshotInterval,
+		TrailingLogs:       cfg.TrailingLogs,
 	})
 	if err != nil {
 		n.closeListeners()
