@@ -403,3 +403,27 @@ func TestCheckSubscriberURL(t *testing.T) {
 		}
 	}
 }
+
+func TestWebhookConcurrentUse(t *testing.T) {
+	s := newSink(t, nil)
+	w := newTestWebhook(clock.NewFake(t0))
+	defer w.Close()
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			no := newNotification(s.srv.URL, `{"post_headers": {"X-I": "`+strconv.Itoa(i)+`"}}`)
+			errs <- w.Notify(context.Background(), no)
+		}()
+	}
+	seen := map[string]bool{}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		seen[s.next(t).header.Get("X-I")] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("headers seen: %v", seen)
+	}
+}
