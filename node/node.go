@@ -192,12 +192,18 @@ func (n *Node) Close() error {
 		close(n.stop)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		// Leadership moves first so that in-flight forwarded writes find
-		// the new leader; then HTTP drains; then raft stops.
-		err := n.cluster.Close()
+		// Leadership moves first, so that requests still in flight (and
+		// writes other nodes forward to us) reach the new leader; then the
+		// HTTP server drains; then gossip is left and raft stops.
+		if n.cluster.IsLeader() && voters(n.cluster.Status()) > 1 {
+			if err := n.cluster.LeadershipTransfer(); err != nil {
+				n.log.Warn("leadership transfer before stop failed", "err", err)
+			}
+		}
 		if serr := n.server.Shutdown(ctx); serr != nil {
 			n.server.Close()
 		}
+		err := n.cluster.Close()
 		n.wg.Wait()
 		n.closeErr = err
 		n.log.Info("node stopped")
@@ -246,6 +252,17 @@ func (n *Node) Cluster() *cluster.Cluster { return n.cluster }
 
 // FSM returns the node's state machine (tests compare digests).
 func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// voters counts the raft voters in a status.
+func voters(s cluster.Status) int {
+	k := 0
+	for _, m := range s.Members {
+		if m.Voter {
+			k++
+		}
+	}
+	return k
+}
 
 // ops adapts the node to httpapi.Ops.
 type ops struct{ n *Node }

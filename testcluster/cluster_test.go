@@ -298,3 +298,41 @@ func TestClaimsExclusiveAcrossLeaderChange(t *testing.T) {
 		t.Fatalf("stats: %v %+v, want 10 claimed", err, st)
 	}
 }
+
+// A graceful stop of the leader (leadership transfer, then gossip leave)
+// costs a client of another node no failed request.
+func TestGracefulLeaderStopFailsNoRequest(t *testing.T) {
+	c := New(t, 3, Options{})
+	ctx := c.Ctx(60 * time.Second)
+	leader := c.WaitForLeader(10 * time.Second)
+	other := c.Followers()[0]
+	cl := other.Client() // no retries: every error counts
+
+	stopped := make(chan struct{})
+	go func() { // owner: this test; ends after the restart below
+		defer close(stopped)
+		leader.Stop()
+		leader.Restart()
+	}()
+	posts := 0
+	for done := false; !done; {
+		select {
+		case <-stopped:
+			done = true
+		default:
+		}
+		if _, err := cl.PostMessages(ctx, "rolling", msgs(posts)); err != nil {
+			t.Fatalf("write %d during graceful leader stop: %v", posts, err)
+		}
+		if _, err := cl.ListMessages(ctx, "rolling", client.ListMessagesOptions{Limit: 1}); err != nil {
+			t.Fatalf("read during graceful leader stop: %v", err)
+		}
+		posts++
+	}
+	c.WaitConverged(30 * time.Second)
+	st, err := leader.Client().QueueStats(ctx, "rolling")
+	if err != nil || st.Total != posts {
+		t.Fatalf("after rolling restart: %v %+v, want %d messages", err, st, posts)
+	}
+	t.Logf("%d writes during the leader's graceful stop and restart, none failed", posts)
+}
