@@ -180,3 +180,42 @@ func BenchmarkSnapshotPersist(b *testing.B) {
 	}
 	b.ReportMetric(float64(buf.Len()), "bytes")
 }
+
+// BenchmarkApplyPostSubscribed posts single messages to a queue with two
+// subscriptions, whose owner acknowledges every 100 posts (outbox append,
+// ack, GC of 100 entries).
+func BenchmarkApplyPostSubscribed(b *testing.B) {
+	f := New(Config{})
+	var ids []string
+	for i, u := range []string{"http://a", "http://b"} {
+		r := f.ApplyEntry(uint64(i+1), encodeEntry(b, CmdSubscriptionCreate, t0, "",
+			&SubscriptionCreate{Project: prj, SourceKind: SourceQueue, Source: "q", Subscriber: u, TTL: 1 << 30}))
+		ids = append(ids, r.SubscriptionID)
+	}
+	f.ApplyEntry(3, encodeEntry(b, CmdAssign, t0, "", &Assign{Epoch: 1, Changes: []Assignment{{ids[0], "n"}, {ids[1], "n"}}}))
+	data := encodeEntry(b, CmdMessagesPost, t0, "", postPayload("q", 1))
+	idx := uint64(3)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		idx++
+		if r := f.ApplyEntry(idx, data); r.Code != CodeOK {
+			b.Fatal(r.Msg)
+		}
+		if i%100 == 99 {
+			for _, id := range ids {
+				idx++
+				ack := encodeEntry(b, CmdAck, t0, "", &Ack{SubscriptionID: id, Owner: "n", Epoch: 1, Cursor: uint64(i + 1), Delivered: 100})
+				if r := f.ApplyEntry(idx, ack); r.Code != CodeOK {
+					b.Fatal(r.Msg)
+				}
+			}
+		}
+	}
+	b.StopTimer()
+	var tail uint64
+	f.Read(func(s *State) { tail = s.OutboxTail(prj, SourceQueue, "q") })
+	if tail != uint64(b.N) || f.st.sources[sourceKey{prj, SourceQueue, "q"}].outbox.Len() >= 100 {
+		b.Fatalf("tail %d after %d posts", tail, b.N)
+	}
+}

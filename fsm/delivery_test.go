@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 func (h *harness) outbox(q string, after uint64) (out []OutboxEntry) {
@@ -62,7 +64,7 @@ func TestOutboxAppend(t *testing.T) {
 		e.Expires != m.Expires || e.Delay != nil || es[1].TTL != DefaultMessageTTL {
 		t.Fatalf("entry %+v for %+v", e, m)
 	}
-	if &h.f.st.sources[sourceKey{prj, SourceQueue, "q"}].outbox.Min().Body[0] != &h.f.st.queue(prj, "q").getMsg(ids[0]).Body[0] { //nolint
+	if first, _ := h.f.st.sources[sourceKey{prj, SourceQueue, "q"}].outbox.Min(); &first.Body[0] != &h.f.st.queue(prj, "q").getMsg(ids[0]).Body[0] {
 		t.Fatal("body not shared")
 	}
 	// Deleting or popping the message keeps its entry.
@@ -133,7 +135,7 @@ func TestOutboxGCAndExpiry(t *testing.T) {
 	if r := ack(a, "n1", 99); r.Cursor != 3 {
 		t.Fatalf("cursor beyond tail: %d", r.Cursor)
 	}
-	if si := h.mustSub("q", a); si.Delivered != 4 || si.Pending != 0 {
+	if si := h.mustSub("q", a); si.Delivered != 3 || si.Pending != 0 {
 		t.Fatalf("counters %+v", si)
 	}
 	// Deleting the lagging subscription releases what only it needed.
@@ -154,7 +156,7 @@ func TestOutboxGCAndExpiry(t *testing.T) {
 	}
 	h.tick(60)
 	h.ok(CmdSweep, &Sweep{})
-	if src.outbox.Len() != 0 || h.f.st.srcDue.Len() != 0 || h.f.BodyBytes() != 0 {
+	if src.outbox.Len() != 0 || h.f.st.srcDue.Len() != 0 || h.f.st.outboxBytes != 0 {
 		t.Fatal("outbox not swept")
 	}
 	// The tail survives: seqs are never reused while the source exists.
@@ -232,7 +234,7 @@ func TestAckFailuresAndDeadLetter(t *testing.T) {
 	h.tick(30)
 	fail := func(sub string, seq uint64, mid string) *Result {
 		return h.ok(CmdAck, &Ack{SubscriptionID: sub, Owner: "n", Epoch: 1, Cursor: seq,
-			Failed: []FailedDelivery{{Seq: seq, MessageID: mid, Error: "HTTP 500", Attempts: 14}},
+			Failed:    []FailedDelivery{{Seq: seq, MessageID: mid, Error: "HTTP 500", Attempts: 14}},
 			LastError: "HTTP 500", LastErrorAt: 12345})
 	}
 	r := fail(withDLQ, 1, ids[0])
@@ -269,10 +271,16 @@ func TestAckFailuresAndDeadLetter(t *testing.T) {
 	if f := h.mustSub("q", self).RecentFailures[0]; f.DeadLetterID != "" || !strings.Contains(f.DeadLetterError, "own source") {
 		t.Fatalf("self: %+v", f)
 	}
+	// Entry 1 is gone now that every subscription has passed it.
+	if es := h.f.st.sources[sourceKey{prj, SourceQueue, "q"}].outbox; es.Len() != 1 {
+		t.Fatalf("%d entries left", es.Len())
+	}
 	// A wrong message id or a gone entry is explained.
-	h.ok(CmdAck, &Ack{SubscriptionID: withDLQ, Owner: "n", Epoch: 1, Failed: []FailedDelivery{{Seq: 2, MessageID: ids[0]}, {Seq: 1, MessageID: ids[0]}}})
+	r = h.ok(CmdAck, &Ack{SubscriptionID: withDLQ, Owner: "n", Epoch: 1,
+		Failed: []FailedDelivery{{Seq: 2, MessageID: ids[0]}, {Seq: 1, MessageID: ids[0]}, {Seq: 2, MessageID: ids[1]}}})
 	rf := h.mustSub("q", withDLQ).RecentFailures
-	if len(rf) != 3 || !strings.Contains(rf[1].DeadLetterError, "no longer stored") || rf[2].DeadLetterID == "" {
+	if len(rf) != 4 || !strings.Contains(rf[1].DeadLetterError, "no longer stored") ||
+		!strings.Contains(rf[2].DeadLetterError, "no longer stored") || rf[3].DeadLetterID == "" || len(r.IDs) != 1 {
 		t.Fatalf("records %+v", rf)
 	}
 	// An entry that expired but is not swept yet: the queue's default ttl.
@@ -280,10 +288,6 @@ func TestAckFailuresAndDeadLetter(t *testing.T) {
 	r = fail(withDLQ, 2, ids[1])
 	if dm := h.one("dlq", r.IDs[0]); dm.TTL != 300 {
 		t.Fatalf("expired entry copy ttl %d", dm.TTL)
-	}
-	// Entry 1 is gone once every subscription passed it... all four did.
-	if es := h.f.st.sources[sourceKey{prj, SourceQueue, "q"}].outbox; es.Len() != 1 {
-		t.Fatalf("%d entries left", es.Len())
 	}
 	// The ring keeps the last MaxRecentFailures, oldest first.
 	var many []FailedDelivery
@@ -314,9 +318,8 @@ func TestAckFailuresAndDeadLetter(t *testing.T) {
 func TestOutboxMemoryBudget(t *testing.T) {
 	h := newHarness(t, Config{MaxBodyBytes: 100})
 	b20 := body(`"` + strings.Repeat("x", 18) + `"`) // 20 bytes
-	h.newSub("q", "http://a", 600, `{"_dead_letter_queue": "dlq"}`)
-	h.assign(1, Assignment{h.f.st.subIDs.Min(), "n"})
-	id := h.f.st.subIDs.Min()
+	id := h.newSub("q", "http://a", 600, `{"_dead_letter_queue": "dlq"}`)
+	h.assign(1, Assignment{id, "n"})
 	ids := h.post("q", b20, b20) // 2 x (message + entry)
 	if h.f.BodyBytes() != 80 {
 		t.Fatalf("body bytes %d", h.f.BodyBytes())
@@ -401,9 +404,15 @@ func TestDeliverySnapshotAndDigest(t *testing.T) {
 	}
 	var want, got []SubscriptionInfo
 	var wantE, gotE []OutboxEntry
-	h.f.Read(func(s *State) { want = s.AllSubscriptions(h.now); wantE = s.OutboxEntries(prj, SourceQueue, "q", 0, 100, h.now) })
-	g.Read(func(s *State) { got = s.AllSubscriptions(h.now); gotE = s.OutboxEntries(prj, SourceQueue, "q", 0, 100, h.now) })
-	if len(got) != 4 || len(want) != len(got) || len(gotE) != 2 || len(wantE) != 2 {
+	h.f.Read(func(s *State) {
+		want = s.AllSubscriptions(h.now)
+		wantE = s.OutboxEntries(prj, SourceQueue, "q", 0, 100, h.now)
+	})
+	g.Read(func(s *State) {
+		got = s.AllSubscriptions(h.now)
+		gotE = s.OutboxEntries(prj, SourceQueue, "q", 0, 100, h.now)
+	})
+	if len(got) != 4 || len(want) != len(got) || len(gotE) != 3 || len(wantE) != 3 {
 		t.Fatalf("restored %d subscriptions, %d entries", len(got), len(gotE))
 	}
 	for i := range got {
@@ -436,5 +445,125 @@ func TestDeliverySnapshotAndDigest(t *testing.T) {
 	e2.Read(func(s *State) { ep = s.AssignmentEpoch() })
 	if ep != 1 || e2.Digest() != empty.Digest() {
 		t.Fatal("epoch not restored")
+	}
+}
+
+func TestRestoreDeliveryRecords(t *testing.T) {
+	// A version 1 stream (no delivery records) still restores.
+	h := newHarness(t, Config{})
+	h.post("q", body(`1`))
+	var buf bytes.Buffer
+	persist, _ := h.f.Snapshot()
+	if err := persist(&buf); err != nil {
+		t.Fatal(err)
+	}
+	hdr2, _ := msgpack.Marshal(snapHeader{Magic: snapMagic, Version: snapVersion})
+	hdr1, _ := msgpack.Marshal(snapHeader{Magic: snapMagic, Version: 1})
+	if !bytes.HasPrefix(buf.Bytes(), hdr2) {
+		t.Fatal("unexpected header encoding")
+	}
+	v1 := append(append([]byte(nil), hdr1...), buf.Bytes()[len(hdr2):]...)
+	g := New(Config{})
+	if err := g.Restore(bytes.NewReader(v1)); err != nil || g.Digest() != h.f.Digest() {
+		t.Fatalf("version 1: %v", err)
+	}
+
+	// Hand-made streams with misplaced or inconsistent delivery records.
+	stream := func(recs ...any) []byte {
+		var b bytes.Buffer
+		enc := msgpack.NewEncoder(&b)
+		_ = enc.Encode(snapHeader{Magic: snapMagic, Version: snapVersion})
+		for i := 0; i < len(recs); i += 2 {
+			_ = enc.EncodeUint8(recs[i].(uint8))
+			_ = enc.Encode(recs[i+1])
+		}
+		return b.Bytes()
+	}
+	src := &snapSource{Project: prj, Kind: SourceQueue, Name: "q", Tail: 5}
+	sub := &subscription{ID: formatID(1, 0), Project: prj, Kind: SourceQueue, Source: "q", Subscriber: "http://a", Expires: t0, Cursor: 2}
+	entry := func(seq uint64) *OutboxEntry {
+		return &OutboxEntry{Seq: seq, MessageID: formatID(1, 1), Body: []byte(`1`), Expires: t0}
+	}
+	cnt := &snapCounters{OutboxBytes: 1}
+	okEnd := &snapEnd{Sources: 1, Subscriptions: 1, Outbox: 1}
+	good := stream(recCounters, cnt, recSource, src, recSubscription, sub, recOutbox, entry(3), recEnd, okEnd)
+	if err := New(Config{}).Restore(bytes.NewReader(good)); err != nil {
+		t.Fatalf("good hand-made stream: %v", err)
+	}
+	otherSub := *sub
+	otherSub.Source = "other"
+	lateSub := *sub
+	lateSub.Cursor = 6
+	for name, s := range map[string][]byte{
+		"subscription without source": stream(recCounters, cnt, recSubscription, sub, recEnd, okEnd),
+		"subscription of another":     stream(recCounters, cnt, recSource, src, recSubscription, &otherSub, recEnd, okEnd),
+		"cursor beyond tail":          stream(recCounters, cnt, recSource, src, recSubscription, &lateSub, recEnd, okEnd),
+		"duplicate subscription":      stream(recCounters, cnt, recSource, src, recSubscription, sub, recSubscription, sub, recEnd, okEnd),
+		"entry beyond tail":           stream(recCounters, cnt, recSource, src, recSubscription, sub, recOutbox, entry(6), recEnd, okEnd),
+		"entries out of order":        stream(recCounters, &snapCounters{OutboxBytes: 2}, recSource, src, recSubscription, sub, recOutbox, entry(4), recOutbox, entry(3), recEnd, &snapEnd{Sources: 1, Subscriptions: 1, Outbox: 2}),
+		"entry after a queue":         stream(recCounters, cnt, recSource, src, recSubscription, sub, recQueue, &snapQueue{Project: prj, Name: "q"}, recOutbox, entry(3), recEnd, okEnd),
+		"source without subscription": stream(recCounters, &snapCounters{}, recSource, src, recEnd, &snapEnd{Sources: 1}),
+		"duplicate source":            stream(recCounters, cnt, recSource, src, recSubscription, sub, recSource, src, recEnd, okEnd),
+		"bad source kind":             stream(recCounters, &snapCounters{}, recSource, &snapSource{Project: prj, Kind: "x", Name: "q"}, recEnd, &snapEnd{Sources: 1}),
+		"outbox bytes mismatch":       stream(recCounters, &snapCounters{OutboxBytes: 7}, recSource, src, recSubscription, sub, recOutbox, entry(3), recEnd, okEnd),
+	} {
+		if err := New(Config{}).Restore(bytes.NewReader(s)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestDeliveryDigestSensitivity applies, at the same index, commands that
+// each change one delivery field; every resulting state must digest
+// differently (a field the digest forgets would make two of them equal).
+func TestDeliveryDigestSensitivity(t *testing.T) {
+	h := newHarness(t, Config{})
+	a := h.newSub("q", "http://a", 600, `{"x": 1}`)
+	h.newSub("q", "http://b", 600, "") // holds entries back: no GC
+	h.assign(1, Assignment{a, "n1"})
+	ids := h.post("q", body(`1`), body(`2`))
+	ack := func(p Ack) (CmdType, any) {
+		p.SubscriptionID, p.Owner, p.Epoch = a, "n1", 1
+		return CmdAck, &p
+	}
+	variants := []func() (CmdType, any){
+		func() (CmdType, any) { return CmdNoop, nil },
+		func() (CmdType, any) { return ack(Ack{Cursor: 1}) },
+		func() (CmdType, any) { return ack(Ack{Delivered: 1}) },
+		func() (CmdType, any) { return ack(Ack{Skipped: 1}) },
+		func() (CmdType, any) { return ack(Ack{LastError: "e", LastErrorAt: 1}) },
+		func() (CmdType, any) { return ack(Ack{LastError: "e", LastErrorAt: 2}) },
+		func() (CmdType, any) { return ack(Ack{Failed: []FailedDelivery{{Seq: 1, MessageID: ids[0]}}}) },
+		func() (CmdType, any) {
+			return ack(Ack{Failed: []FailedDelivery{{Seq: 1, MessageID: ids[0], Attempts: 2}}})
+		},
+		func() (CmdType, any) {
+			return CmdSubscriptionConfirm, &SubscriptionConfirm{Project: prj, ID: a, Confirmed: true}
+		},
+		func() (CmdType, any) { return CmdAssign, &Assign{Epoch: 2} },
+		func() (CmdType, any) { return CmdAssign, &Assign{Epoch: 2, Changes: []Assignment{{a, "n2"}}} },
+		func() (CmdType, any) {
+			return CmdSubscriptionUpdate, &SubscriptionUpdate{Project: prj, SourceKind: SourceQueue, Source: "q", ID: a, Options: metaOf(t, `{"x": 2}`)}
+		},
+		func() (CmdType, any) {
+			return CmdSubscriptionUpdate, &SubscriptionUpdate{Project: prj, SourceKind: SourceQueue, Source: "q", ID: a, Subscriber: strp("http://c")}
+		},
+		func() (CmdType, any) {
+			return CmdSubscriptionUpdate, &SubscriptionUpdate{Project: prj, SourceKind: SourceQueue, Source: "q", ID: a, TTL: i64(601)}
+		},
+	}
+	seen := map[string]int{}
+	for i, v := range variants {
+		f := New(Config{})
+		restoreInto(t, h.f, f)
+		typ, p := v()
+		if r := f.ApplyEntry(h.index+1, encodeEntry(t, typ, h.now, "", p)); r.Code != CodeOK {
+			t.Fatalf("variant %d: %+v", i, r)
+		}
+		d := f.Digest()
+		if j, dup := seen[d]; dup {
+			t.Fatalf("variants %d and %d digest alike", j, i)
+		}
+		seen[d] = i
 	}
 }

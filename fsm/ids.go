@@ -1,6 +1,6 @@
 package fsm
 
-// IDs of messages, claims (and later subscriptions) derive from the raft log:
+// IDs of messages, claims and subscriptions derive from the raft log:
 // id = 16 hex digits of the entry's index followed by 8 hex digits of a
 // counter that numbers every id minted while applying that entry (shared by
 // the inner commands of a Batch). Every replica therefore mints the same ids,

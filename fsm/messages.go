@@ -77,7 +77,8 @@ func (s *state) messagesPost(c *applyCtx, p *MessagesPost) Result {
 		if src != nil {
 			var delay *int64
 			if cfg.delay > 0 {
-				delay = &res[i].delay
+				d := res[i].delay // a copy, so that res does not escape
+				delay = &d
 			}
 			s.appendOutbox(src, m, delay)
 		}

@@ -37,6 +37,9 @@ type workload struct {
 	index  uint64
 	msgIDs []string // recently seen message ids (any queue)
 	claims []string // recently seen claim ids
+	subs   []string // recently seen subscription ids
+	epoch  uint64   // last assignment epoch proposed (not stale)
+	owners map[string]ownerAt
 }
 
 var (
@@ -45,7 +48,7 @@ var (
 )
 
 func newWorkload(tb testing.TB, seed uint64) *workload {
-	return &workload{tb: tb, rng: prng{s: seed}, now: t0}
+	return &workload{tb: tb, rng: prng{s: seed}, now: t0, owners: map[string]ownerAt{}}
 }
 
 func (w *workload) pick(xs []string) string {
@@ -68,6 +71,9 @@ func (w *workload) observe(r *Result) {
 	if r.ClaimID != "" {
 		w.remember(&w.claims, r.ClaimID)
 	}
+	if r.SubscriptionID != "" {
+		w.remember(&w.subs, r.SubscriptionID)
+	}
 	for _, m := range r.Messages {
 		w.remember(&w.msgIDs, m.ID)
 	}
@@ -79,6 +85,9 @@ func (w *workload) observe(r *Result) {
 // command returns one random non-batch command.
 func (w *workload) command() (CmdType, any) {
 	pr, q := w.pick(wlProjects), w.pick(wlQueues)
+	if w.rng.intn(4) == 0 {
+		return w.deliveryCommand(pr, q)
+	}
 	switch n := w.rng.intn(100); {
 	case n < 30:
 		msgs := make([]NewMessage, 1+w.rng.intn(3))
@@ -241,6 +250,7 @@ func checkInvariants(tb testing.TB, f *FSM) {
 	if dueQueues != s.due.Len() {
 		tb.Fatalf("due index holds %d queues, %d are due", s.due.Len(), dueQueues)
 	}
+	checkDeliveryInvariants(tb, s)
 }
 
 // TestDeterminism applies the same seeded log to two FSMs, restores a third
@@ -305,9 +315,15 @@ func TestDeterminism(t *testing.T) {
 				}
 			})
 			t.Logf("codes %v, %d live messages, %d body bytes, digest %s", codes, total, a.BodyBytes(), a.Digest()[:12])
-			if codes[CodeOK] == 0 || codes[CodeNoSpace] == 0 || codes[CodeForbidden] == 0 || codes[CodeNotFound] == 0 {
+			if codes[CodeOK] == 0 || codes[CodeNoSpace] == 0 || codes[CodeForbidden] == 0 || codes[CodeNotFound] == 0 || codes[CodeConflict] == 0 {
 				t.Fatalf("workload too narrow: %v", codes)
 			}
+			var subs, entries int
+			a.Read(func(s *State) { subs = len(s.AllSubscriptions(a.LastNow())) })
+			for _, src := range a.st.sources {
+				entries += src.outbox.Len()
+			}
+			t.Logf("%d live subscriptions, %d outbox entries, epoch %d", subs, entries, a.st.assignEpoch)
 		})
 	}
 }

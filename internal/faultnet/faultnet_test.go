@@ -256,3 +256,35 @@ func TestGossipTransportOverNetTransport(t *testing.T) {
 		t.Fatalf("dial while blocked: %v", err)
 	}
 }
+
+// memberlist's NetTransport blocks on its unbuffered packet channel; the
+// wrapper must keep draining it while shutting down, or Shutdown hangs.
+func TestGossipTransportShutdownWithUnreadPackets(t *testing.T) {
+	tb := NewTable()
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(nt.GetAutoBindPort()))
+	g := tb.GossipTransport("a", nt)
+	g.PacketCh() // start the filter; nobody reads its output
+
+	udp, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	for i := 0; i < 5; i++ {
+		udp.Write([]byte("packet"))
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Shutdown() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown hangs with unread packets")
+	}
+}

@@ -14,7 +14,7 @@ import (
 // nodes fail, and live streams are cut when their pair becomes blocked.
 // Shutdown shuts inner down too.
 func (t *Table) GossipTransport(from string, inner memberlist.NodeAwareTransport) memberlist.NodeAwareTransport {
-	return &gossipTransport{t: t, from: from, inner: inner, stop: make(chan struct{})}
+	return &gossipTransport{t: t, from: from, inner: inner, stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // gossipTransport is the memberlist.NodeAwareTransport GossipTransport
@@ -27,7 +27,8 @@ type gossipTransport struct {
 	mu      sync.Mutex              // guards packets and stopped
 	packets chan *memberlist.Packet // filtered packets; created by the first PacketCh call
 	stopped bool
-	stop    chan struct{}  // closed by Shutdown; stops filterPackets
+	stop    chan struct{}  // closed when Shutdown begins: filterPackets drops from then on
+	done    chan struct{}  // closed when the inner transport is down: filterPackets returns
 	wg      sync.WaitGroup // filterPackets
 }
 
@@ -80,13 +81,15 @@ func (g *gossipTransport) PacketCh() <-chan *memberlist.Packet {
 	return g.packets
 }
 
-// filterPackets forwards inbound packets whose sender may reach us.
-// Owner: gossipTransport; stopped by Shutdown.
+// filterPackets forwards inbound packets whose sender may reach us. It
+// keeps draining the inner channel during Shutdown: memberlist's
+// NetTransport blocks on an unread packet channel and would never finish
+// shutting down. Owner: gossipTransport; stopped by Shutdown.
 func (g *gossipTransport) filterPackets(in <-chan *memberlist.Packet, out chan<- *memberlist.Packet) {
 	defer g.wg.Done()
 	for {
 		select {
-		case <-g.stop:
+		case <-g.done:
 			return
 		case p := <-in:
 			if p.From != nil && g.t.Blocked(g.t.NodeOf(p.From.String()), g.from) {
@@ -94,8 +97,7 @@ func (g *gossipTransport) filterPackets(in <-chan *memberlist.Packet, out chan<-
 			}
 			select {
 			case out <- p:
-			case <-g.stop:
-				return
+			case <-g.stop: // shutting down: drop
 			}
 		}
 	}
@@ -131,14 +133,19 @@ func (g *gossipTransport) dial(a memberlist.Address, dial func() (net.Conn, erro
 // streams it opened earlier are cut from its side.
 func (g *gossipTransport) StreamCh() <-chan net.Conn { return g.inner.StreamCh() }
 
-// Shutdown stops the packet filter and shuts the inner transport down.
+// Shutdown shuts the inner transport down, then stops the packet filter.
 func (g *gossipTransport) Shutdown() error {
 	g.mu.Lock()
-	if !g.stopped {
+	first := !g.stopped
+	if first {
 		g.stopped = true
 		close(g.stop)
 	}
 	g.mu.Unlock()
+	err := g.inner.Shutdown()
+	if first {
+		close(g.done)
+	}
 	g.wg.Wait()
-	return g.inner.Shutdown()
+	return err
 }
