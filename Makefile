@@ -17,11 +17,11 @@ run: build ## run one node on 127.0.0.1:8888 with data in ./herald-data
 	./$(BIN) serve
 
 test: build ## the whole default suite: Go tests (unit, in-process cluster) and real processes driven by python3-zaqarclient
-	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 	scripts/e2e/run.sh
 
 test-go: ## Go tests only
-	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 e2e: build ## 3 real bin/herald processes driven by python3-zaqarclient
 	scripts/e2e/run.sh
