@@ -175,8 +175,7 @@ func classifyLocal(err error) attempt {
 // bounded by LeaderWait (ErrNoLeader); the whole call by ctx, which
 // opContext bounds by ApplyTimeout. Between attempts it waits for a
 // change of leader or membership, with a short backoff as a fallback.
-func (c *Cluster) withLeader(parent context.Context, try func(leaderRef) (attempt, error)) error {
-	ctx := parent
+func (c *Cluster) withLeader(ctx context.Context, try func(leaderRef) (attempt, error)) error {
 	rt, err := c.runtime()
 	if err != nil {
 		return err

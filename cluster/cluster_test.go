@@ -147,8 +147,8 @@ func TestLeaderKillFailover(t *testing.T) {
 		t.Fatalf("no new leader after a successful write")
 	}
 	t.Logf("leader %s killed; write on %s succeeded after %v (new leader %s)", old.id, survivor.id, took, nl.id)
-	if took > 5*time.Second {
-		t.Errorf("failover took %v, want well under 5s", took)
+	if took > 8*time.Second { // typically about 1s; slack for loaded CI machines
+		t.Errorf("failover took %v", took)
 	}
 	for _, n := range tc.up() {
 		mustHaveQueue(t, n, "before")
@@ -219,7 +219,7 @@ func TestIsolatedLeaderFailsReadsWithNoLeader(t *testing.T) {
 	if e := isNoLeader(err); e != nil {
 		t.Fatalf("linearizable read on the isolated node: %v", e)
 	}
-	if took > 3*time.Second { // LeaderWait is 2s
+	if took < 2*time.Second || took > 8*time.Second { // LeaderWait is 2s; slack for loaded CI machines
 		t.Errorf("read on the isolated node failed after %v, want about LeaderWait", took)
 	}
 	t.Logf("isolated node's read failed with %v after %v", err, took)
@@ -237,6 +237,10 @@ func TestIsolatedLeaderFailsReadsWithNoLeader(t *testing.T) {
 			majority = append(majority, n)
 		}
 	}
+	poll(t, 15*time.Second, "the majority elects a new leader", func() bool {
+		id, addr := majority[0].c.Leader()
+		return id != "" && id != old.id && addr != ""
+	})
 	createQueue(t, majority[0].c, "during")
 	mustHaveQueue(t, majority[1], "during")
 

@@ -78,7 +78,7 @@ func (c *Cluster) startGossip() (*memberlist.Memberlist, error) {
 	mc.Name = c.cfg.NodeID
 	mc.Delegate = gossipDelegate{c}
 	mc.Events = gossipDelegate{c}
-	mc.Logger = newStdLogger(c.cfg.Log, "memberlist")
+	mc.Logger = newStdLogger(c.cfg.Log, "memberlist", &c.closed)
 	// A node restarted on a new address may reclaim its name once its old
 	// incarnation has been dead this long (memberlist's default never).
 	mc.DeadNodeReclaimTime = deadNodeReclaimTime

@@ -117,7 +117,7 @@ func (n *testNode) start() {
 		gt, err = memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 			BindAddrs: []string{"127.0.0.1"},
 			BindPort:  port,
-			Logger:    newStdLogger(testLogger(n.id), "memberlist"),
+			Logger:    newStdLogger(testLogger(n.id), "memberlist", nil),
 		})
 		return err == nil
 	})

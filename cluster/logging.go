@@ -50,6 +50,7 @@ func slogLevel(l hclog.Level) slog.Level {
 	}
 }
 
+// Log implements hclog.Logger; the methods below complete the interface.
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Off || level < a.floor {
 		return
@@ -120,28 +121,31 @@ func (a *hclogAdapter) StandardLogger(*hclog.StandardLoggerOptions) *log.Logger 
 }
 
 func (a *hclogAdapter) StandardWriter(*hclog.StandardLoggerOptions) io.Writer {
-	return &stdlogWriter{log: a.log, debug: a.floor <= hclog.Debug, prefix: a.name}
+	return &stdlogWriter{log: a.log, debug: a.floor <= hclog.Debug, prefix: a.name, quiet: a.quiet}
 }
 
 // stdlogWriter turns lines of a *log.Logger in the hashicorp style
 // ("[WARN] memberlist: msg") into slog records at the matching level.
 type stdlogWriter struct {
 	log    *slog.Logger
-	debug  bool   // pass [DEBUG]/[TRACE] lines through
-	prefix string // stripped from the message ("memberlist" for "memberlist: ")
+	debug  bool         // pass [DEBUG]/[TRACE] lines through
+	prefix string       // stripped from the message ("memberlist" for "memberlist: ")
+	quiet  *atomic.Bool // as in hclogAdapter: set at shutdown, demotes warnings and errors
 }
 
 // newStdLogger returns a *log.Logger for memberlist, bridged into l with
 // component=comp.
-func newStdLogger(l *slog.Logger, comp string) *log.Logger {
+func newStdLogger(l *slog.Logger, comp string, quiet *atomic.Bool) *log.Logger {
 	w := &stdlogWriter{
 		log:    l.With("component", comp),
 		debug:  l.Enabled(context.Background(), slog.LevelDebug),
 		prefix: comp,
+		quiet:  quiet,
 	}
 	return log.New(w, "", 0)
 }
 
+// Write logs each line of p as one slog record.
 func (w *stdlogWriter) Write(p []byte) (int, error) {
 	for _, line := range bytes.Split(bytes.TrimRight(p, "\n"), []byte("\n")) {
 		w.line(string(line))
@@ -169,6 +173,12 @@ func (w *stdlogWriter) line(s string) {
 	}
 	if w.prefix != "" {
 		s = strings.TrimPrefix(s, w.prefix+": ")
+	}
+	if lvl > slog.LevelInfo && w.quiet != nil && w.quiet.Load() {
+		if !w.debug {
+			return
+		}
+		lvl = slog.LevelDebug
 	}
 	w.log.Log(context.Background(), lvl, s)
 }

@@ -202,6 +202,7 @@ type trackedConn struct {
 	once sync.Once
 }
 
+// Close forgets the connection and closes it.
 func (c *trackedConn) Close() error {
 	c.once.Do(func() {
 		c.s.mu.Lock()

@@ -221,6 +221,7 @@ func (c *conn) cut() {
 	c.Conn.Close()
 }
 
+// Read reports ErrBlocked once the table has cut the connection.
 func (c *conn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if err != nil && c.isCut() {
@@ -229,6 +230,7 @@ func (c *conn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// Write fails with ErrBlocked once the table has cut the connection.
 func (c *conn) Write(b []byte) (int, error) {
 	if c.isCut() {
 		return 0, &net.OpError{Op: "write", Net: "tcp", Addr: c.RemoteAddr(), Err: ErrBlocked}
