@@ -86,6 +86,11 @@ func ValidateQueueMetadata(md map[string]json.RawMessage) error {
 	return nil
 }
 
+// ValidateRetryPolicy checks a _retry_policy value, of queue metadata or
+// of a subscription's options (§5.4), as validateRetryPolicy does; a
+// failure is a CodeBadRequest *Error.
+func ValidateRetryPolicy(raw json.RawMessage) error { return validateRetryPolicy(raw) }
+
 // validateRetryPolicy checks a _retry_policy value (§5.4). A falsy value
 // passes; otherwise it must be an object whose numeric fields, when truthy,
 // are ints, whose function is one of the four names and whose override flag

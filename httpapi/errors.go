@@ -30,6 +30,8 @@ const (
 	titleNotFound      = "Not found"
 	titleConflict      = "Resource conflict"
 	titleUnableDelete  = "Unable to delete"
+	titleUnableUpdSub  = "Unable to update subscription"
+	titleUnableConfirm = "Unable to confirm subscription"
 	titleUnavailable   = "Service temporarily unavailable"
 	titleNotAuthorized = "Not authorized"
 	titleInternal      = "Internal server error"

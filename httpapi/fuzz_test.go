@@ -243,3 +243,69 @@ func FuzzDecodeClaimBody(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeSubscriptionBody(f *testing.F) {
+	for _, s := range []string{``, `{}`, `[]`, `{"subscriber": "http://h:8080/x", "ttl": 60, "options": {"a": [1]}}`,
+		`{"subscriber": "trust+http://h"}`, `{"subscriber": "mailto:a@b?subject=x", "options": ""}`, `{"ttl": "123"}`,
+		`{"subscriber": "http://h", "options": {"_retry_policy": {"minimum_delay": 5, "maximum_delay": 15}}}`,
+		`{"ttl": 9223372036854775807, "subscriber": "https://h"}`, `{"options": null, "foo": 1}`} {
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
+	}
+	now := newFakeClock().Now().UnixNano()
+	f.Fuzz(func(t *testing.T, data []byte, create bool) {
+		body, err := decodeSubscriptionBody(data, create, now)
+		if err != nil {
+			checkRejection(t, err)
+			return
+		}
+		if body.empty() {
+			if create {
+				t.Fatal("create accepted without a subscriber")
+			}
+			return
+		}
+		doc := map[string]any{}
+		if create && body.Subscriber == nil {
+			t.Fatal("create accepted without a subscriber")
+		}
+		if body.Subscriber != nil {
+			if !subscriberSchemes[uriScheme(*body.Subscriber)] {
+				t.Fatalf("subscriber %q accepted", *body.Subscriber)
+			}
+			doc["subscriber"] = *body.Subscriber
+		}
+		if body.TTL != nil {
+			if *body.TTL < fsm.MinSubscriptionTTL || *body.TTL > maxSubscriptionTTL(now) {
+				t.Fatalf("ttl %d accepted", *body.TTL)
+			}
+			doc["ttl"] = *body.TTL
+		}
+		if body.Options != nil {
+			if e := fsm.ValidateRetryPolicy(body.Options[fsm.KeyRetryPolicy]); e != nil {
+				t.Fatalf("retry policy accepted: %v", e)
+			}
+			doc["options"] = body.Options
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if e := enc.Encode(doc); e != nil {
+			t.Fatalf("accepted body does not encode: %v", e)
+		}
+		again, aerr := decodeSubscriptionBody(buf.Bytes(), create, now)
+		if aerr != nil {
+			t.Fatalf("re-encoded body rejected: %v (%s)", aerr, buf.Bytes())
+		}
+		if (again.Subscriber == nil) != (body.Subscriber == nil) || body.Subscriber != nil && *again.Subscriber != *body.Subscriber ||
+			(again.TTL == nil) != (body.TTL == nil) || body.TTL != nil && *again.TTL != *body.TTL ||
+			(again.Options == nil) != (body.Options == nil) || len(again.Options) != len(body.Options) {
+			t.Fatalf("body changed on re-decoding: %+v vs %+v", again, body)
+		}
+		for k, v := range body.Options {
+			if compactRaw(t, again.Options[k]) != compactRaw(t, v) {
+				t.Fatalf("option %q changed", k)
+			}
+		}
+	})
+}

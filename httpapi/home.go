@@ -39,8 +39,10 @@ func homeResource(template string, vars map[string]string, allow []string, accep
 	return r
 }
 
-// homeDocument is the JSON-home document of GET /v2/ (§1.1). The
-// subscription rels describe routes that arrive with subscriptions.
+// homeDocument is the JSON-home document of GET /v2/ (§1.1): Zaqar's rels
+// (rel/subscriptions_post keeps Zaqar's pointless limit variable), plus
+// Herald's rel/subscription_confirm (the confirm PUT, which Zaqar does not
+// list) and rel/subscription_delivery (the delivery-state extension).
 var homeDocument = func() map[string]any {
 	q := map[string]string{"queue_name": "param/queue_name"}
 	with := func(extra map[string]string) map[string]string {
@@ -78,11 +80,16 @@ var homeDocument = func() map[string]any {
 			with(map[string]string{"claim_id": "param/claim_id"}), del, false),
 		"rel/subscriptions_get": homeResource("/v2/queues/{queue_name}/subscriptions{?marker,limit}",
 			with(map[string]string{"marker": "param/marker", "limit": "param/subscription_limit"}), get, false),
-		"rel/subscriptions_post": homeResource("/v2/queues/{queue_name}/subscriptions", q, post, true),
+		"rel/subscriptions_post": homeResource("/v2/queues/{queue_name}/subscriptions",
+			with(map[string]string{"limit": "param/subscription_limit"}), post, true),
 		"rel/subscription": homeResource("/v2/queues/{queue_name}/subscriptions/{subscriptions_id}",
 			with(map[string]string{"subscriptions_id": "param/subscriptions_id"}), []string{"GET", "DELETE"}, false),
 		"rel/subscription_patch": homeResource("/v2/queues/{queue_name}/subscriptions/{subscriptions_id}",
 			with(map[string]string{"subscriptions_id": "param/subscriptions_id"}), []string{"PATCH"}, true),
+		"rel/subscription_confirm": homeResource("/v2/queues/{queue_name}/subscriptions/{subscriptions_id}/confirm",
+			with(map[string]string{"subscriptions_id": "param/subscriptions_id"}), []string{"PUT"}, false),
+		"rel/subscription_delivery": homeResource("/v2/queues/{queue_name}/subscriptions/{subscriptions_id}/delivery",
+			with(map[string]string{"subscriptions_id": "param/subscriptions_id"}), get, false),
 		"rel/ping": homeResource("/v2/ping", nil, get, false),
 	}
 	// Like Zaqar, health is a plain href.

@@ -13,7 +13,7 @@ import (
 
 func TestRoutingNotFoundAndMethods(t *testing.T) {
 	e := newFakeEnv(t)
-	for _, p := range []string{"/v2", "/v2/queues/", "/nope", "/v2/queues/q/subscriptions",
+	for _, p := range []string{"/v2", "/v2/queues/", "/nope", "/v2/topics/t/subscriptions",
 		"/v2/topics", "/v2/queues/q/messages/", "/v2//queues", "/v1.1/queues", "/v2/queues/q/claims/"} {
 		e.get(p).expectErr(404, title404, "")
 	}
@@ -25,6 +25,10 @@ func TestRoutingNotFoundAndMethods(t *testing.T) {
 		{"GET", "/v2/queues/q/claims", "POST"},
 		{"PUT", "/v2/queues/q/claims/c", "DELETE, GET, PATCH"},
 		{"GET", "/v2/queues/q/share", "POST"},
+		{"PUT", "/v2/queues/q/subscriptions", "GET, POST"},
+		{"POST", "/v2/queues/q/subscriptions/s", "DELETE, GET, PATCH"},
+		{"GET", "/v2/queues/q/subscriptions/s/confirm", "PUT"},
+		{"PUT", "/v2/queues/q/subscriptions/s/delivery", "GET"},
 		{"DELETE", "/", "GET"},
 		{"POST", "/healthz", "GET"},
 	}

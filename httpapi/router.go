@@ -68,6 +68,20 @@ type Config struct {
 	Now func() time.Time
 	// RequestTimeout bounds each request's context; default 10s.
 	RequestTimeout time.Duration
+	// ValidateSubscriber, when set, checks every subscriber URI a
+	// subscription POST or PATCH would store, after httpapi's own checks
+	// (scheme http, https or mailto; a host or an address). node injects the
+	// dispatcher's address guard. A non-nil error answers 400 "Invalid API
+	// request" with the error's text as the description, so it must not
+	// echo secrets.
+	ValidateSubscriber func(uri string) error
+	// RequireConfirmation is Zaqar's [notification] require_confirmation:
+	// only confirmed subscriptions receive notifications, and the
+	// dispatcher sends confirmation requests. The API behaves the same
+	// either way (as Zaqar's): new subscriptions are stored with
+	// confirmed=false and PUT .../confirm sets the flag; node hands the
+	// value to the dispatcher.
+	RequireConfirmation bool
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default.
@@ -92,6 +106,8 @@ type server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	timeout time.Duration
+
+	validateSubscriber func(uri string) error
 }
 
 // New validates cfg, fills defaults and returns the API handler.
@@ -106,7 +122,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, ErrBadTimeout
 	}
 	s := &server{backend: cfg.Backend, ops: cfg.Ops, key: cfg.SignedURLKey,
-		log: cfg.Log, now: cfg.Now, timeout: cfg.RequestTimeout}
+		log: cfg.Log, now: cfg.Now, timeout: cfg.RequestTimeout, validateSubscriber: cfg.ValidateSubscriber}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -147,13 +163,15 @@ type route struct {
 
 type handlerFunc func(c *call)
 
-// routes is the routing table: ZAQAR-API.md §1 rows 1-21 plus share and the
-// ops endpoints. Subscriptions, topics and pools go here when implemented;
-// their {topic_name} variable is validated like {queue_name} by the hooks.
+// routes is the routing table: ZAQAR-API.md §1 rows 1-27 plus share, the
+// subscription delivery extension and the ops endpoints. Topics and pools go
+// here when implemented (topic subscriptions:
+// s.subscriptionRoutes(topicSubs)); their {topic_name} variable is
+// validated like {queue_name} by the hooks.
 func (s *server) routes() []route {
 	const q = "/v2/queues/{queue_name}"
 	type m = map[string]handlerFunc
-	return []route{
+	rts := []route{
 		{path: "/", kind: kindRoot, methods: m{"GET": s.versions}},
 		{path: "/v2/", kind: kindV2, methods: m{"GET": s.homeDoc}},
 		{path: "/v2/ping", kind: kindV2, methods: m{"GET": s.ping, "HEAD": s.pingHead}},
@@ -175,6 +193,7 @@ func (s *server) routes() []route {
 		{path: "/readyz", kind: kindOps, methods: m{"GET": s.readyz}},
 		{path: "/cluster/status", kind: kindOps, methods: m{"GET": s.clusterStatus}},
 	}
+	return append(rts, s.subscriptionRoutes(queueSubs)...)
 }
 
 // call is one request in flight, with what the hooks extracted from it.

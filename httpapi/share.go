@@ -15,8 +15,12 @@ import (
 	"time"
 )
 
+// SignedURLExpiresFormat is the time layout of a pre-signed URL's expiry
+// (the URL-Expires header and what SignURL signs), always in UTC.
+const SignedURLExpiresFormat = "2006-01-02T15:04:05"
+
 // signedDateFormat is how a pre-signed URL's expiry is rendered and signed.
-const signedDateFormat = "2006-01-02T15:04:05"
+const signedDateFormat = SignedURLExpiresFormat
 
 // signedURL is the body of POST /share and the content a signature covers.
 type signedURL struct {
@@ -45,6 +49,16 @@ func signURL(key string, paths, methods []string, project string, expires time.T
 	mac.Write([]byte(msg))
 	return signedURL{Project: project, Paths: paths, Methods: methods, Expires: exp,
 		Signature: hex.EncodeToString(mac.Sum(nil))}
+}
+
+// SignURL returns the signature (lowercase hex) of a pre-signed URL
+// (ZAQAR-API.md §8.2) for key, paths, methods, project and expiry: the
+// URL-Signature header value that goes with URL-Paths, URL-Methods,
+// X-Project-ID and URL-Expires (expires formatted "2006-01-02T15:04:05",
+// UTC). For a subscription confirmation (§5.3) paths is
+// {ConfirmPath(kind, source, id)} and methods is {"PUT"}.
+func SignURL(key string, paths, methods []string, project string, expires time.Time) string {
+	return signURL(key, paths, methods, project, expires).Signature
 }
 
 func sortedCopy(s []string) []string {
