@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -515,7 +516,10 @@ func (s *server) confirmSubscription(c *call, src subSource) {
 //     happened (RFC 3339, UTC), both null when there was none;
 //   - recent_failures: the last failed deliveries, oldest first, each with
 //     the message id, the error, the attempts made and the time (RFC 3339)
-//     it was reported.
+//     it was reported;
+//   - signing_secret: hex of the subscription's HMAC key; webhook receivers
+//     verify X-Herald-Signature with the decoded bytes. Zaqar's own
+//     subscription bodies never carry it.
 type deliveryRepr struct {
 	SubscriptionID string        `json:"subscription_id"`
 	Owner          *string       `json:"owner"`
@@ -528,6 +532,7 @@ type deliveryRepr struct {
 	LastError      *string       `json:"last_error"`
 	LastErrorAt    *string       `json:"last_error_at"`
 	RecentFailures []failureRepr `json:"recent_failures"`
+	SigningSecret  string        `json:"signing_secret"`
 }
 
 // failureRepr is one entry of deliveryRepr.RecentFailures.
@@ -551,7 +556,8 @@ func reprDelivery(si fsm.SubscriptionInfo) deliveryRepr {
 	d := deliveryRepr{SubscriptionID: si.ID, Owner: strOrNull(si.Owner), OwnerEpoch: si.OwnerEpoch,
 		Cursor: si.Cursor, Pending: si.Pending, Delivered: si.Delivered, Failed: si.FailedCount,
 		Skipped: si.Skipped, LastError: strOrNull(si.LastError),
-		RecentFailures: make([]failureRepr, 0, len(si.RecentFailures))}
+		RecentFailures: make([]failureRepr, 0, len(si.RecentFailures)),
+		SigningSecret:  hex.EncodeToString(si.Secret)}
 	if si.LastErrorAt != 0 {
 		at := rfc3339(si.LastErrorAt)
 		d.LastErrorAt = &at

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"strings"
@@ -109,6 +110,10 @@ func TestSubscriptionCreateAndGet(t *testing.T) {
 	}
 	if strings.Contains(strings.ToLower(string(e.get(subsPath).body)), "secret") {
 		t.Fatal("secret rendered")
+	}
+	// Only Herald's delivery extension hands the key to its owner.
+	if got := e.get(subsPath + "/" + id + "/delivery").obj()["signing_secret"]; got != hex.EncodeToString(s1) {
+		t.Fatalf("signing_secret %v, want %x", got, s1)
 	}
 	// Unknown, malformed, other queue: 404.
 	e.get(subsPath+"/"+strings.Repeat("0", 24)).expectErr(404, titleNotFound, "does not exist")
@@ -471,6 +476,7 @@ func TestSubscriptionDelivery(t *testing.T) {
 	id := e.subscribe(subsPath, `{"subscriber": "http://h/1"}`)
 	dpath := subsPath + "/" + id + "/delivery"
 	r := e.get(dpath).expect(200)
+	r.body = withoutSecret(t, r.body)
 	want := `{"subscription_id":"` + id + `","owner":null,"owner_epoch":0,"cursor":0,"pending":0,"delivered":0,` +
 		`"failed":0,"skipped":0,"last_error":null,"last_error_at":null,"recent_failures":[]}`
 	if string(r.body) != want {
@@ -483,6 +489,7 @@ func TestSubscriptionDelivery(t *testing.T) {
 		Failed:    []fsm.FailedDelivery{{Seq: 2, MessageID: ids[1], Error: "HTTP 503", Attempts: 4}},
 		LastError: "HTTP 503"})
 	r = e.get(dpath).expect(200)
+	r.body = withoutSecret(t, r.body)
 	want = `{"subscription_id":"` + id + `","owner":"n1","owner_epoch":1,"cursor":2,"pending":1,"delivered":1,` +
 		`"failed":1,"skipped":0,"last_error":"HTTP 503","last_error_at":"2026-03-01T12:00:05Z",` +
 		`"recent_failures":[{"message_id":"` + ids[1] + `","error":"HTTP 503","attempts":4,"at":"2026-03-01T12:00:05Z"}]}`
@@ -533,4 +540,19 @@ func TestTopicSubscriptionRoutes(t *testing.T) {
 	e.delete(col + "/" + id).expect(204)
 	e.get(col+"/"+id).expectErr(404, titleNotFound, "")
 	e.get("/v2/topics/bad%20name/subscriptions").expectErr(400, "Invalid topic identification", "")
+}
+
+// withoutSecret checks that a delivery body ends in a 64-hex signing_secret
+// and returns the body without it.
+func withoutSecret(t *testing.T, body []byte) []byte {
+	t.Helper()
+	const key = `,"signing_secret":"`
+	i := strings.LastIndex(string(body), key)
+	if i < 0 || len(body) != i+len(key)+64+2 {
+		t.Fatalf("no 64-hex signing_secret at the end of %s", body)
+	}
+	if _, err := hex.DecodeString(string(body[i+len(key) : i+len(key)+64])); err != nil {
+		t.Fatalf("signing_secret is not hex: %s", body)
+	}
+	return append(append([]byte{}, body[:i]...), '}')
 }
