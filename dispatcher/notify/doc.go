@@ -53,7 +53,7 @@
 // A receiver verifies by recomputing the HMAC over the timestamp header,
 // a dot and the raw body, comparing in constant time (hmac.Equal) and
 // rejecting timestamps older than a few minutes (replay window);
-// README-webhook.md has a Go snippet. Redirects are never followed (3xx is
+// docs/WEBHOOKS.md has a Go snippet. Redirects are never followed (3xx is
 // a Permanent "redirects are not followed"); at most 64 KiB of a response
 // body is read.
 //

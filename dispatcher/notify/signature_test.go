@@ -1,7 +1,7 @@
 package notify
 
 // verifyHeraldSignature is the receiver-side check published in
-// README-webhook.md, kept here verbatim so the snippet is compiled and
+// docs/WEBHOOKS.md, kept here verbatim so the snippet is compiled and
 // exercised by the signature round-trip test.
 
 import (
