@@ -318,4 +318,8 @@ type Ack struct {
 	Failed         []FailedDelivery `msgpack:"f,omitempty"`
 	LastError      string           `msgpack:"l,omitempty"`
 	LastErrorAt    int64            `msgpack:"a,omitempty"`
+	// ConfirmSent reports that the confirmation request with this number
+	// (SubscriptionInfo.ConfirmRequested) was sent or given up: the
+	// subscription's ConfirmSent takes max(old, min(given, requested)).
+	ConfirmSent uint64 `msgpack:"cs,omitempty"`
 }

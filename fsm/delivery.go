@@ -55,6 +55,7 @@ func (s *state) ack(c *applyCtx, p *Ack) Result {
 	nw.Cursor = min(max(sub.Cursor, p.Cursor), src.tail)
 	nw.Delivered += p.Delivered
 	nw.Skipped += p.Skipped
+	nw.ConfirmSent = max(sub.ConfirmSent, min(p.ConfirmSent, sub.ConfirmRequested))
 	nw.Failed += uint64(len(p.Failed))
 	if p.LastError != "" {
 		nw.LastError = clipText(p.LastError)

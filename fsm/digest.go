@@ -182,6 +182,9 @@ func (d *digester) sub(sub *subscription) {
 	d.u64(sub.Skipped)
 	d.str(sub.LastError)
 	d.i64(sub.LastErrorAt)
+	d.u64(sub.ConfirmRequested)
+	d.u64(sub.ConfirmSent)
+	d.flag(sub.ConfirmUnsubscribe)
 	d.u64(uint64(len(sub.Recent)))
 	for _, r := range sub.Recent {
 		d.u64(r.Seq)

@@ -88,6 +88,16 @@ type subscription struct {
 	LastError   string          `msgpack:"l,omitempty"`
 	LastErrorAt int64           `msgpack:"z,omitempty"`
 	Recent      []FailureRecord `msgpack:"g,omitempty"` // oldest first, at most MaxRecentFailures; nil when empty
+
+	// Confirmation notifications (ZAQAR-API.md §5.3): ConfirmRequested
+	// counts the requests (create, duplicate unconfirmed create, unconfirm
+	// of a confirmed subscription); ConfirmSent is the request the owner
+	// last reported as sent (Ack.ConfirmSent). A request is pending while
+	// ConfirmSent < ConfirmRequested; ConfirmUnsubscribe tells the kind of
+	// the latest request.
+	ConfirmRequested   uint64 `msgpack:"cq,omitempty"`
+	ConfirmSent        uint64 `msgpack:"cs,omitempty"`
+	ConfirmUnsubscribe bool   `msgpack:"cu,omitempty"`
 }
 
 func (sub *subscription) key() sourceKey { return sourceKey{sub.Project, sub.Kind, sub.Source} }
@@ -238,6 +248,12 @@ func (s *state) subscriptionCreate(c *applyCtx, p *SubscriptionCreate) Result {
 				if old.Confirmed {
 					return Result{Code: CodeConflict, Msg: msgSubscriptionExists, SubscriptionID: id}
 				}
+				// Zaqar sends the confirmation again (§5.3 step 1); only
+				// the request marker changes.
+				nw := *old
+				nw.ConfirmRequested++
+				nw.ConfirmUnsubscribe = false
+				s.putSub(src, old, &nw)
 				return Result{SubscriptionID: id}
 			}
 			s.dropSub(old)
@@ -255,6 +271,8 @@ func (s *state) subscriptionCreate(c *applyCtx, p *SubscriptionCreate) Result {
 		Created:    c.now,
 		Expires:    addSeconds(c.now, p.TTL),
 		Cursor:     src.tail, // receives what is posted from now on
+
+		ConfirmRequested: 1, // the subscription confirmation (sent only with require_confirmation)
 	}
 	if len(p.Secret) > 0 {
 		sub.Secret = append([]byte(nil), p.Secret...)
@@ -329,6 +347,14 @@ func (s *state) subscriptionConfirm(c *applyCtx, p *SubscriptionConfirm) Result 
 	if sub.Confirmed != p.Confirmed {
 		nw := *sub
 		nw.Confirmed = p.Confirmed
+		if p.Confirmed {
+			// Confirmed: a still pending request is moot.
+			nw.ConfirmSent = nw.ConfirmRequested
+		} else {
+			// true -> false: an UnsubscribeConfirmation is owed (§5.3 step 4).
+			nw.ConfirmRequested++
+			nw.ConfirmUnsubscribe = true
+		}
 		s.putSub(s.sources[sub.key()], sub, &nw)
 	}
 	return Result{}
@@ -384,6 +410,8 @@ func (s *state) info(sub *subscription) SubscriptionInfo {
 		Owner: sub.Owner, OwnerEpoch: sub.OwnerEpoch, Cursor: sub.Cursor, Pending: pending,
 		Delivered: sub.Delivered, FailedCount: sub.Failed, Skipped: sub.Skipped,
 		LastError: sub.LastError, LastErrorAt: sub.LastErrorAt,
+		ConfirmRequested: sub.ConfirmRequested, ConfirmSent: sub.ConfirmSent,
+		ConfirmUnsubscribe: sub.ConfirmUnsubscribe,
 	}
 	if sub.Secret != nil {
 		si.Secret = append([]byte(nil), sub.Secret...)

@@ -89,6 +89,15 @@ type SubscriptionInfo struct {
 	LastError      string
 	LastErrorAt    int64
 	RecentFailures []FailureRecord // the last MaxRecentFailures failures, oldest first
+
+	// ConfirmRequested counts the confirmation notifications requested
+	// (create, duplicate unconfirmed create, confirmed -> unconfirmed);
+	// ConfirmSent is the last one the owner reported sent. One is pending
+	// while ConfirmSent < ConfirmRequested; ConfirmUnsubscribe says the
+	// latest is an UnsubscribeConfirmation.
+	ConfirmRequested   uint64
+	ConfirmSent        uint64
+	ConfirmUnsubscribe bool
 }
 
 // FailureRecord is one failed delivery kept for visibility.

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -37,7 +39,19 @@ type Config struct {
 	MaxBodyBytes  int64  // memory budget for stored message bodies (0 = unlimited)
 
 	SweepInterval time.Duration // how often the leader removes expired messages
-	Log           *slog.Logger
+
+	// Push delivery (dispatcher).
+	RequireConfirmation  bool           // Zaqar's require_confirmation: only confirmed subscriptions receive
+	SubscriberAllowCIDRs []netip.Prefix // webhook addresses allowed although private/loopback/link-local
+	SMTPHost             string         // empty: mailto subscribers fail permanently
+	SMTPPort             int            // default 587
+	SMTPUser             string
+	SMTPPassword         string
+	SMTPTLS              string // none, starttls (default) or tls
+	SMTPFrom             string
+	ExternalURL          string // public base URL, used in confirmation links (WSGISubscribeURL)
+	DeliveryConcurrency  int    // delivery attempts in flight per node (default 64)
+	Log                  *slog.Logger
 
 	// Raft timing; zero takes the cluster package's defaults.
 	HeartbeatTimeout   time.Duration
@@ -63,6 +77,10 @@ const (
 	DefaultRaftAddr      = "127.0.0.1:8889"
 	DefaultGossipAddr    = "127.0.0.1:8890"
 	DefaultSweepInterval = 5 * time.Second
+
+	DefaultSMTPPort            = 587
+	DefaultSMTPTLS             = "starttls"
+	DefaultDeliveryConcurrency = 64
 )
 
 // Validate fills defaults and rejects contradictions.
@@ -93,6 +111,31 @@ func (c *Config) Validate() error {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	}
+	if c.SMTPPort == 0 {
+		c.SMTPPort = DefaultSMTPPort
+	}
+	if c.SMTPPort < 0 || c.SMTPPort > 65535 {
+		return fmt.Errorf("smtp-port %d: out of range", c.SMTPPort)
+	}
+	switch c.SMTPTLS {
+	case "":
+		c.SMTPTLS = DefaultSMTPTLS
+	case "none", "starttls", "tls":
+	default:
+		return fmt.Errorf("smtp-tls %q: use none, starttls or tls", c.SMTPTLS)
+	}
+	if c.DeliveryConcurrency == 0 {
+		c.DeliveryConcurrency = DefaultDeliveryConcurrency
+	}
+	if c.DeliveryConcurrency < 0 {
+		return errors.New("delivery-concurrency must be >= 1")
+	}
+	if c.ExternalURL != "" {
+		u, err := url.Parse(c.ExternalURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("external-url %q: want an absolute http(s) URL", c.ExternalURL)
+		}
 	}
 	if c.NodeID != "" && !validNodeID(c.NodeID) {
 		return fmt.Errorf("node-id %q: use letters, digits, '-', '_' or '.', at most 64 characters", c.NodeID)

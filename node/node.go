@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/herald-mq/herald/cluster"
+	"github.com/herald-mq/herald/dispatcher"
+	"github.com/herald-mq/herald/dispatcher/notify"
 	"github.com/herald-mq/herald/fsm"
 	"github.com/herald-mq/herald/httpapi"
 )
@@ -26,11 +29,13 @@ type Node struct {
 	cfg Config
 	log *slog.Logger
 
-	fsm     *fsm.FSM
-	cluster *cluster.Cluster
-	server  *http.Server
-	httpLn  net.Listener
-	raftLn  net.Listener
+	fsm        *fsm.FSM
+	cluster    *cluster.Cluster
+	dispatcher *dispatcher.Dispatcher
+	webhook    io.Closer // the dispatcher's webhook notifier (idle connections)
+	server     *http.Server
+	httpLn     net.Listener
+	raftLn     net.Listener
 
 	httpAddr string // advertised
 	raftAddr string // advertised
@@ -105,11 +110,19 @@ func New(cfg Config) (*Node, error) {
 		n.closeListeners()
 		return nil, err
 	}
+	if err := n.newDispatcher(); err != nil {
+		n.closeListeners()
+		return nil, err
+	}
 	api, err := httpapi.New(httpapi.Config{
 		Backend:      n.cluster,
 		Ops:          ops{n},
 		SignedURLKey: cfg.SignedURLKey,
 		Log:          n.log.With("component", "http"),
+		ValidateSubscriber: func(uri string) error {
+			return notify.CheckSubscriberURL(uri, cfg.SubscriberAllowCIDRs)
+		},
+		RequireConfirmation: cfg.RequireConfirmation,
 	})
 	if err != nil {
 		n.closeListeners()
@@ -149,6 +162,7 @@ func (n *Node) Start() error {
 	}
 	n.wg.Add(1)
 	go n.sweepLoop()
+	n.dispatcher.Start() // after the cluster: workers read and ack through it
 	if err := n.writeListenFile(); err != nil {
 		n.log.Warn("cannot write listen.json", "err", err)
 	}
@@ -203,6 +217,10 @@ func (n *Node) Close() error {
 		if serr := n.server.Shutdown(ctx); serr != nil {
 			n.server.Close()
 		}
+		// The dispatcher stops before the cluster so its workers' final
+		// Acks can still commit.
+		n.dispatcher.Close()
+		n.webhook.Close()
 		err := n.cluster.Close()
 		n.wg.Wait()
 		n.closeErr = err
@@ -218,6 +236,8 @@ func (n *Node) Kill() error {
 		close(n.stop)
 		n.server.Close()
 		n.closeErr = n.cluster.Kill()
+		n.dispatcher.Abort() // as a crash: in-flight deliveries cut, no final Ack
+		n.webhook.Close()
 		n.wg.Wait()
 	})
 	return n.closeErr
@@ -250,6 +270,9 @@ func (n *Node) GossipAddr() string {
 // Cluster returns the node's cluster membership.
 func (n *Node) Cluster() *cluster.Cluster { return n.cluster }
 
+// Dispatcher returns the node's push-delivery dispatcher.
+func (n *Node) Dispatcher() *dispatcher.Dispatcher { return n.dispatcher }
+
 // FSM returns the node's state machine (tests compare digests).
 func (n *Node) FSM() *fsm.FSM { return n.fsm }
 
@@ -267,7 +290,7 @@ func voters(s cluster.Status) int {
 // ops adapts the node to httpapi.Ops.
 type ops struct{ n *Node }
 
-func (o ops) Status() any { return o.n.cluster.Status() }
+func (o ops) Status() any { return o.n.Status() }
 func (o ops) Ready() bool { return o.n.cluster.Ready() }
 
 // settleNodeID reads <dir>/node-id, writes it on first start, and rejects a

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -23,6 +24,14 @@ type serveFlags struct {
 	maxBodyBytes                        int64
 	logLevel, logFormat                 string
 	heartbeat, election, lease, leaderW time.Duration
+
+	requireConfirmation         bool
+	subscriberAllowCIDRs        string
+	smtpHost, smtpUser, smtpTLS string
+	smtpPasswordFile, smtpFrom  string
+	smtpPort                    int
+	externalURL                 string
+	deliveryConcurrency         int
 }
 
 // envName maps a flag name to its environment variable: -raft-addr ->
@@ -56,6 +65,16 @@ func newServeFlagSet(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.election, "raft-election-timeout", 0, "raft election timeout (0 = Herald's default)")
 	fs.DurationVar(&f.lease, "raft-leader-lease-timeout", 0, "raft leader lease timeout (0 = Herald's default)")
 	fs.DurationVar(&f.leaderW, "leader-wait", 0, "how long a write waits for a leader before answering 503 (0 = default)")
+	fs.BoolVar(&f.requireConfirmation, "require-confirmation", false, "deliver only to confirmed subscriptions and send confirmation notifications (Zaqar require_confirmation)")
+	fs.StringVar(&f.subscriberAllowCIDRs, "subscriber-allow-cidrs", "", "comma-separated CIDRs webhooks may reach although loopback/private/link-local (default: none)")
+	fs.StringVar(&f.smtpHost, "smtp-host", "", "SMTP server for mailto subscribers (empty: mailto deliveries fail)")
+	fs.IntVar(&f.smtpPort, "smtp-port", node.DefaultSMTPPort, "SMTP server port")
+	fs.StringVar(&f.smtpUser, "smtp-user", "", "SMTP user name (empty: no authentication)")
+	fs.StringVar(&f.smtpPasswordFile, "smtp-password-file", "", "file holding the SMTP password")
+	fs.StringVar(&f.smtpTLS, "smtp-tls", node.DefaultSMTPTLS, "SMTP transport security: none, starttls or tls")
+	fs.StringVar(&f.smtpFrom, "smtp-from", "", "default From address of notification emails")
+	fs.StringVar(&f.externalURL, "external-url", "", "public base URL of the API, used in confirmation links (WSGISubscribeURL)")
+	fs.IntVar(&f.deliveryConcurrency, "delivery-concurrency", node.DefaultDeliveryConcurrency, "delivery attempts in flight per node")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: herald serve [flags]\n\nRuns one Herald node. Every flag can also be set as HERALD_<NAME>\n(e.g. -raft-addr as HERALD_RAFT_ADDR); a flag on the command line wins over\nthe environment, which wins over the default.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -118,6 +137,14 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 	if f.join != "" {
 		join = strings.Split(f.join, ",")
 	}
+	smtpPassword, err := readSecret("", f.smtpPasswordFile, "smtp-password")
+	if err != nil {
+		return node.Config{}, err
+	}
+	allow, err := parseCIDRs(f.subscriberAllowCIDRs)
+	if err != nil {
+		return node.Config{}, err
+	}
 	return node.Config{
 		NodeID:             f.nodeID,
 		DataDir:            f.dataDir,
@@ -136,5 +163,38 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		ElectionTimeout:    f.election,
 		LeaderLeaseTimeout: f.lease,
 		LeaderWait:         f.leaderW,
+
+		RequireConfirmation:  f.requireConfirmation,
+		SubscriberAllowCIDRs: allow,
+		SMTPHost:             f.smtpHost,
+		SMTPPort:             f.smtpPort,
+		SMTPUser:             f.smtpUser,
+		SMTPPassword:         smtpPassword,
+		SMTPTLS:              f.smtpTLS,
+		SMTPFrom:             f.smtpFrom,
+		ExternalURL:          f.externalURL,
+		DeliveryConcurrency:  f.deliveryConcurrency,
 	}, nil
+}
+
+// parseCIDRs parses a comma-separated list of CIDRs (a bare address is a
+// single-host prefix).
+func parseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				return nil, fmt.Errorf("-subscriber-allow-cidrs: %q is not a CIDR or address", part)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
