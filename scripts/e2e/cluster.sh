@@ -143,6 +143,7 @@ start_cluster() {
     args=(serve -node-id "node$k" -data-dir "$dir/node$k"
       -http-addr 127.0.0.1:0 -raft-addr 127.0.0.1:0 -gossip-addr 127.0.0.1:0
       -bootstrap-expect "$n" -cluster-secret e2e-secret -signed-url-key e2e-signing-key
+      -subscriber-allow-cidrs 127.0.0.0/8
       -log-level "$log_level")
     if [ -n "$join" ]; then args+=(-join "$join"); fi
     "$bin" "${args[@]}" >"$dir/node$k.log" 2>&1 </dev/null &

@@ -48,6 +48,9 @@ def _ensure_zaqarclient():
 _ensure_zaqarclient()
 
 import datetime  # noqa: E402
+import http.server  # noqa: E402
+import json  # noqa: E402
+import threading  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import time  # noqa: E402
@@ -635,6 +638,99 @@ def signed_url_post_and_claim(n):
     cl._queue = signed_client(n, sig).queue(name)
     cl.delete()
     n.q(name).delete()
+
+
+# ---------------------------------------------------------------- subscriptions
+
+
+class Sink:
+    """A webhook receiver on 127.0.0.1 that records every POST body."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.got = []  # (headers dict, parsed body)
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with sink.lock:
+                    sink.got.append((dict(self.headers), json.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+
+    def bodies(self):
+        with self.lock:
+            return [b for _, b in self.got]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@test
+def subscription_crud(n):
+    name = qname("subs")
+    a = n.next().subscription(name, subscriber="http://127.0.0.1:9/a", ttl=3600)
+    b = n.next().subscription(name, subscriber="mailto:ops@example.com", ttl=7200,
+                              options={"subject": "herald"})
+    assert a.id and b.id and a.id != b.id, (a.id, b.id)
+    dup = n.next().subscription(name, subscriber="http://127.0.0.1:9/a", ttl=3600)
+    assert dup.id == a.id, "duplicate of an unconfirmed subscription must return its id"
+    subs = list(n.next().subscriptions(name))
+    assert sorted(s.id for s in subs) == sorted([a.id, b.id]), [s.id for s in subs]
+    got = {s.id: s for s in subs}
+    assert got[b.id].ttl == 7200 and got[b.id].options == {"subject": "herald"}, vars(got[b.id])
+    assert all(s.queue_name == name for s in subs)
+    a.client = n.next()
+    a.update({"subscriber": "http://127.0.0.1:9/moved", "ttl": 600})
+    again = n.next().subscription(name, id=a.id, auto_create=False)
+    again.ensure_exists()
+    assert again.subscriber == "http://127.0.0.1:9/moved" and again.ttl == 600, vars(again)
+    a.client = n.next()
+    a.delete()
+    gone = n.next().subscription(name, id=a.id, auto_create=False)
+    expect_error(zerrors.ResourceNotFound, gone.ensure_exists)
+
+
+@test
+def subscription_webhook_delivery(n):
+    name = qname("push")
+    sink = Sink()
+    try:
+        sub = n.next().subscription(name, subscriber=sink.url, ttl=600)
+        assert sub.id
+        posted = []
+        for k in range(3):  # each post through a different node
+            bodies = [{"k": k, "i": i} for i in range(3)]
+            post_bodies(n, name, bodies)
+            posted += bodies
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            got = sink.bodies()
+            if all(p in [g["body"] for g in got] for p in posted):
+                break
+            time.sleep(0.1)
+        got = sink.bodies()
+        missing = [p for p in posted if p not in [g["body"] for g in got]]
+        assert not missing, "not delivered within 30s: %s (got %d)" % (missing, len(got))
+        first = got[0]
+        assert set(first) == {"body", "ttl", "queue_name", "Message_Type"}, first
+        assert first["queue_name"] == name and first["Message_Type"] == "Notification", first
+        order = [(g["body"]["k"], g["body"]["i"]) for g in got]
+        firsts = sorted(set(order), key=order.index)
+        assert firsts == sorted(firsts), "first deliveries out of order: %s" % firsts
+        return "%d deliveries of %d messages" % (len(got), len(posted))
+    finally:
+        sink.close()
 
 
 # ---------------------------------------------------------------- runner
