@@ -1,11 +1,13 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/herald-mq/herald/dispatcher/notify"
 	"github.com/herald-mq/herald/fsm"
+	"github.com/herald-mq/herald/internal/filterpolicy"
 )
 
 // maxAckBackoff caps the wait between attempts of an Ack that failed for
@@ -51,7 +54,7 @@ type view struct {
 	base    uint64 // the cursor the entries follow
 	entries []fsm.OutboxEntry
 	tail    uint64
-	queueRP json.RawMessage // the source queue's _retry_policy
+	queueRP json.RawMessage // the source queue's (or topic's) _retry_policy
 }
 
 // pendingAck accumulates progress not yet committed. Once an Apply of it
@@ -87,6 +90,7 @@ func (w *worker) run(ctx context.Context) {
 		cursor      uint64
 		started     bool
 		confirmSent uint64 // the last confirmation request this worker sent
+		filter      subFilter
 	)
 	fenced := false
 	defer func() {
@@ -120,6 +124,7 @@ func (w *worker) run(ctx context.Context) {
 			cursor, started = v.base, true
 		}
 		policy := notify.SelectPolicy(v.queueRP, v.sub.Options["_retry_policy"])
+		fp := filter.get(v.sub.Options[filterpolicy.OptionKey], log)
 		w.observe(v, cursor)
 
 		if d.cfg.RequireConfirmation && d.cfg.Signer != nil &&
@@ -153,7 +158,7 @@ func (w *worker) run(ctx context.Context) {
 				break
 			}
 			w.setOldest(e.Created)
-			if d.cfg.RequireConfirmation && !v.sub.Confirmed {
+			if (d.cfg.RequireConfirmation && !v.sub.Confirmed) || !fp.Match(e.Body) { // unconfirmed, or filtered out
 				acc.ack.Skipped++
 				d.ctr.skipped.Add(1)
 			} else {
@@ -202,6 +207,31 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
+// subFilter is a worker's parsed filter policy (internal/filterpolicy).
+// A PATCH of the options does not restart the worker, so the policy is
+// re-parsed whenever the stored bytes change.
+type subFilter struct {
+	raw json.RawMessage
+	p   *filterpolicy.Policy
+	set bool
+}
+
+// get returns the policy of the options value raw (nil: deliver
+// everything). An invalid stored policy, which the API refuses, is logged
+// once per value and filters nothing.
+func (f *subFilter) get(raw json.RawMessage, log *slog.Logger) *filterpolicy.Policy {
+	if f.set && bytes.Equal(raw, f.raw) {
+		return f.p
+	}
+	f.raw, f.set = bytes.Clone(raw), true
+	var err error
+	f.p, err = filterpolicy.FromOptions(map[string]json.RawMessage{filterpolicy.OptionKey: raw})
+	if err != nil {
+		log.Warn("invalid stored filter policy; delivering every message", "err", err)
+	}
+	return f.p
+}
+
 // read takes one consistent view: the subscription (must still be ours at
 // our epoch) and the entries after cursor. The first read is
 // linearizable, so a worker starts from the latest committed cursor (a
@@ -226,7 +256,11 @@ func (w *worker) read(ctx context.Context, cursor uint64, started bool) (view, e
 		}
 		v.entries = s.OutboxEntries(w.project, w.kind, w.src, v.base, d.cfg.FetchLimit, now)
 		v.tail = s.OutboxTail(w.project, w.kind, w.src)
-		if q, ok := s.Queue(w.project, w.src); ok {
+		if w.kind == fsm.SourceTopic { // a topic's policy is in the topic's metadata
+			if t, ok := s.Topic(w.project, w.src); ok {
+				v.queueRP = t.Metadata["_retry_policy"]
+			}
+		} else if q, ok := s.Queue(w.project, w.src); ok {
 			v.queueRP = q.Metadata["_retry_policy"]
 		}
 	})

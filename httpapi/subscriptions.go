@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/herald-mq/herald/fsm"
+	"github.com/herald-mq/herald/internal/filterpolicy"
 )
 
 // Subscriptions (ZAQAR-API.md §1.5). The handlers are written for a source
@@ -143,7 +144,9 @@ const (
 //     and not null. Zaqar only checks a truthy ttl, so an explicit 0 gives
 //     it an already expired subscription; Herald refuses 0 with a message
 //     saying so;
-//   - a falsy non-null options ("", [], 0, false) counts as {}.
+//   - a falsy non-null options ("", [], 0, false) counts as {};
+//   - options.filter_policy (a Herald extension), when given and not
+//     null, must be a valid filter policy (internal/filterpolicy).
 //
 // Unknown keys are ignored. The caller checks PATCH bodies with empty()
 // and runs Config.ValidateSubscriber.
@@ -190,6 +193,9 @@ func decodeSubscriptionBody(b []byte, create bool, now int64) (subscriptionBody,
 		}
 		if err := fsm.ValidateRetryPolicy(opts[fsm.KeyRetryPolicy]); err != nil {
 			return out, toAPIError(err)
+		}
+		if _, err := filterpolicy.FromOptions(opts); err != nil { // Herald extension
+			return out, badAPI("Invalid filter policy: %s", err.Error())
 		}
 		out.Options = opts
 	}
