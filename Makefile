@@ -5,13 +5,22 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 
-.PHONY: help build run test test-go e2e check cluster test-cluster fuzz bench clean
+.PHONY: help build tools run test test-go e2e check cluster test-cluster chaos chaos-short fuzz bench bench-load clean
+
+# chaos and load-run knobs: make chaos DURATION=30m SEED=7 NODES=5
+DURATION  ?= 10m
+SEED      ?= 1
+NODES     ?= 3
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/herald
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/herald
+
+tools: ## build bin/herald-chaos and bin/herald-bench
+	$(GO) build -trimpath -o bin/herald-chaos ./cmd/herald-chaos
+	$(GO) build -trimpath -o bin/herald-bench ./cmd/herald-bench
 
 run: build ## run one node on 127.0.0.1:8888 with data in ./herald-data
 	./$(BIN) serve
@@ -37,11 +46,21 @@ cluster: build ## run a 3-node cluster in the foreground (ports 8888/8898/8908);
 test-cluster: ## the long in-process cluster suite (more iterations, race detector)
 	HERALD_LONG=1 $(GO) test -race -count=1 -timeout 40m ./testcluster/...
 
+chaos: build tools ## chaos run of real nodes with the history checker (DURATION, SEED, NODES)
+	bin/herald-chaos -bin $(BIN) -nodes $(NODES) -duration $(DURATION) -seed $(SEED)
+
+chaos-short: build tools ## the 90 s chaos run with seed 1
+	bin/herald-chaos -bin $(BIN) -duration 90s -seed 1
+
 fuzz: ## run each fuzz target for 30 s
 	@for t in $$($(GO) test -list 'Fuzz.*' ./httpapi/ | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 30s ./httpapi/ || exit 1; done
 
-bench: ## go test benchmarks of the state machine
+bench: ## go test benchmarks: state machine apply and codec, end-to-end notifications
 	$(GO) test -run '^$$' -bench . -benchmem ./fsm/
+	$(GO) test -run '^$$' -bench NotifyEndToEnd -benchtime 2000x -count 3 ./testcluster/
+
+bench-load: build tools ## 3 real nodes driven by herald-bench (see docs/PERFORMANCE.md)
+	scripts/bench.sh
 
 clean: ## remove build output
 	rm -rf bin
