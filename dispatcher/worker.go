@@ -256,7 +256,11 @@ func (w *worker) read(ctx context.Context, cursor uint64, started bool) (view, e
 		}
 		v.entries = s.OutboxEntries(w.project, w.kind, w.src, v.base, d.cfg.FetchLimit, now)
 		v.tail = s.OutboxTail(w.project, w.kind, w.src)
-		if q, ok := s.Queue(w.project, w.src); ok {
+		if w.kind == fsm.SourceTopic { // a topic's policy is in the topic's metadata
+			if t, ok := s.Topic(w.project, w.src); ok {
+				v.queueRP = t.Metadata["_retry_policy"]
+			}
+		} else if q, ok := s.Queue(w.project, w.src); ok {
 			v.queueRP = q.Metadata["_retry_policy"]
 		}
 	})

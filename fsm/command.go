@@ -38,6 +38,13 @@ const (
 	CmdSubscriptionConfirm CmdType = 18 // SubscriptionConfirm
 	CmdAssign              CmdType = 19 // Assign: dispatcher ownership of subscriptions (fenced by epoch)
 	CmdAck                 CmdType = 20 // Ack: delivery progress of one subscription, from its owner
+
+	CmdTopicCreate         CmdType = 21 // TopicCreate
+	CmdTopicDelete         CmdType = 22 // TopicDelete
+	CmdTopicPatch          CmdType = 23 // TopicPatch
+	CmdTopicPurge          CmdType = 24 // TopicPurge
+	CmdTopicMessagesPost   CmdType = 25 // TopicMessagesPost
+	CmdTopicMessagesDelete CmdType = 26 // TopicMessagesDelete
 )
 
 // Command is the envelope of every raft log entry, encoded with msgpack.
@@ -237,6 +244,13 @@ type SubscriptionCreate struct {
 	TTL        int64                      `msgpack:"t"`
 	Options    map[string]json.RawMessage `msgpack:"o,omitempty"`
 	Secret     []byte                     `msgpack:"h,omitempty"`
+	// SubscriberProject and SubscriberUser identify the caller of a topic
+	// subscription made by another project than the topic's owner (Project):
+	// the topic's subscribe ACL is checked against them and the subscription
+	// records SubscriberProject. Empty (or equal to Project) = the owner.
+	// Ignored for queue sources.
+	SubscriberProject string `msgpack:"sp,omitempty"`
+	SubscriberUser    string `msgpack:"su,omitempty"`
 }
 
 // SubscriptionUpdate changes a subscription of the given source. A nil field
@@ -322,4 +336,65 @@ type Ack struct {
 	// (SubscriptionInfo.ConfirmRequested) was sent or given up: the
 	// subscription's ConfirmSent takes max(old, min(given, requested)).
 	ConfirmSent uint64 `msgpack:"cs,omitempty"`
+}
+
+// TopicCreate creates a topic with the given metadata (validated with
+// ValidateTopicMetadata). Creating an existing topic succeeds with
+// Result.Created=false and leaves its metadata untouched.
+type TopicCreate struct {
+	Project  string                     `msgpack:"p"`
+	Topic    string                     `msgpack:"q"`
+	Metadata map[string]json.RawMessage `msgpack:"m,omitempty"`
+}
+
+// TopicDelete deletes a topic with its messages (its outbox). Its
+// subscriptions stay, as a queue's do (§4.8): a topic re-created (e.g.
+// lazily by a post) feeds them again. Deleting a missing topic succeeds.
+type TopicDelete struct {
+	Project string `msgpack:"p"`
+	Topic   string `msgpack:"q"`
+}
+
+// TopicPatch applies JSON-patch operations to an existing topic's metadata
+// like QueuePatch. replace/remove of an absent key is lenient for the
+// three reserved defaults of topics, the ACL keys and _retry_policy.
+// Result.Metadata holds the stored metadata afterwards.
+type TopicPatch struct {
+	Project string    `msgpack:"p"`
+	Topic   string    `msgpack:"q"`
+	Ops     []PatchOp `msgpack:"o"`
+}
+
+// TopicPurge deletes the messages (outbox entries) and/or subscriptions of
+// a topic; a missing topic is fine.
+type TopicPurge struct {
+	Project       string `msgpack:"p"`
+	Topic         string `msgpack:"q"`
+	Messages      bool   `msgpack:"m"`
+	Subscriptions bool   `msgpack:"s"`
+}
+
+// TopicMessagesPost publishes messages to the topic Topic of project
+// Project (its owner), all or nothing: each becomes one outbox entry of the
+// source (Project, "topic", Topic), stored whether or not anyone subscribes.
+// The owner project creates the topic lazily; another project
+// (SenderProject non-empty and different) must address an existing topic
+// (CodeNotFound) and pass its sending ACL (CodeForbidden). TTL and delay
+// resolve against the topic's metadata as for queues. Result.IDs lists the
+// new message ids in input order. Errors: CodeNoSpace (memory budget).
+type TopicMessagesPost struct {
+	Project       string       `msgpack:"p"`
+	Topic         string       `msgpack:"q"`
+	SenderProject string       `msgpack:"sp,omitempty"`
+	SenderUser    string       `msgpack:"su,omitempty"`
+	Messages      []NewMessage `msgpack:"m"`
+}
+
+// TopicMessagesDelete deletes the listed topic messages (they are then
+// delivered to nobody who has not received them yet); unknown ids are
+// ignored.
+type TopicMessagesDelete struct {
+	Project string   `msgpack:"p"`
+	Topic   string   `msgpack:"q"`
+	IDs     []string `msgpack:"i"`
 }

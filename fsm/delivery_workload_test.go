@@ -91,7 +91,7 @@ func checkDeliveryInvariants(tb testing.TB, s *state) {
 	nsubs, due := 0, 0
 	for key, src := range s.sources {
 		n := src.subs.Len()
-		if n == 0 || src.key != key || len(src.bySubscriber) != n || src.sexp.Len() != n || src.cursors.Len() != n {
+		if (n == 0 && !s.keepsSource(src)) || src.key != key || len(src.bySubscriber) != n || src.sexp.Len() != n || src.cursors.Len() != n {
 			tb.Fatalf("source %v: %d subs, %d by subscriber, %d sexp, %d cursors", key, n, len(src.bySubscriber), src.sexp.Len(), src.cursors.Len())
 		}
 		nsubs += n
@@ -116,6 +116,9 @@ func checkDeliveryInvariants(tb testing.TB, s *state) {
 			bytes += int64(len(e.Body))
 			return true
 		})
+		if (src.byID != nil) != (key.kind == SourceTopic) || (src.byID != nil && len(src.byID) != src.outbox.Len()) {
+			tb.Fatalf("source %v: message id index of %d entries for %d entries", key, len(src.byID), src.outbox.Len())
+		}
 		if bytes != src.bytes || src.oexp.Len() != src.outbox.Len() {
 			tb.Fatalf("source %v: %d bytes counted, %d stored; %d/%d expiry keys", key, src.bytes, bytes, src.oexp.Len(), src.outbox.Len())
 		}
@@ -131,6 +134,12 @@ func checkDeliveryInvariants(tb testing.TB, s *state) {
 			}
 		}
 	}
+	s.topics.Ascend(func(t *topic) bool {
+		if s.sources[sourceKey{t.project, SourceTopic, t.name}] == nil {
+			tb.Fatalf("topic %s/%s without its source", t.project, t.name)
+		}
+		return true
+	})
 	if nsubs != len(s.subs) || s.subIDs.Len() != nsubs || s.subExp.Len() != nsubs {
 		tb.Fatalf("%d subscriptions in sources, %d stored, %d ids, %d expiry keys", nsubs, len(s.subs), s.subIDs.Len(), s.subExp.Len())
 	}

@@ -119,7 +119,24 @@ func (s *state) digest() string {
 		d.bytes(buf.Bytes())
 	}
 	s.digestDelivery(d)
+	s.digestTopics(d)
 	return hex.EncodeToString(d.h.Sum(nil))
+}
+
+// digestTopics appends the topics sorted by (project, name) with their
+// metadata; a state without topics digests as before they existed.
+func (s *state) digestTopics(d *digester) {
+	if s.topics.Len() == 0 {
+		return
+	}
+	d.str("topics")
+	d.u64(uint64(s.topics.Len()))
+	s.topics.Ascend(func(t *topic) bool {
+		d.str(t.project)
+		d.str(t.name)
+		d.meta(t.meta)
+		return true
+	})
 }
 
 // digestDelivery appends the subscriptions, outboxes and assignment epoch.
@@ -194,6 +211,10 @@ func (d *digester) sub(sub *subscription) {
 		d.i64(r.At)
 		d.str(r.DeadLetterID)
 		d.str(r.DeadLetterError)
+	}
+	if sub.SubscriberProject != "" { // only topic subscriptions of other projects have one
+		d.str("subscriber-project")
+		d.str(sub.SubscriberProject)
 	}
 }
 

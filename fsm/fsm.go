@@ -149,6 +149,18 @@ func (s *state) dispatch(c *applyCtx, cmd *Command) Result {
 		return run(s, c, p, (*state).assign)
 	case CmdAck:
 		return run(s, c, p, (*state).ack)
+	case CmdTopicCreate:
+		return run(s, c, p, (*state).topicCreate)
+	case CmdTopicDelete:
+		return run(s, c, p, (*state).topicDelete)
+	case CmdTopicPatch:
+		return run(s, c, p, (*state).topicPatch)
+	case CmdTopicPurge:
+		return run(s, c, p, (*state).topicPurge)
+	case CmdTopicMessagesPost:
+		return run(s, c, p, (*state).topicMessagesPost)
+	case CmdTopicMessagesDelete:
+		return run(s, c, p, (*state).topicMessagesDelete)
 	}
 	if cmd.Type&CmdOptionalBit != 0 {
 		return Result{}

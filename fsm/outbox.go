@@ -72,6 +72,9 @@ func (s *state) addEntry(src *source, e *OutboxEntry) {
 	src.oexp.ReplaceOrInsert(seqExpKey{e.Expires, e.Seq})
 	src.bytes += int64(len(e.Body))
 	s.outboxBytes += int64(len(e.Body))
+	if src.byID != nil {
+		src.byID[e.MessageID] = e.Seq
+	}
 	s.syncSrcDue(src)
 }
 
@@ -81,14 +84,20 @@ func (s *state) dropEntry(src *source, e *OutboxEntry) {
 	src.oexp.Delete(seqExpKey{e.Expires, e.Seq})
 	src.bytes -= int64(len(e.Body))
 	s.outboxBytes -= int64(len(e.Body))
+	if src.byID != nil {
+		delete(src.byID, e.MessageID)
+	}
 }
 
 // gcOutbox removes the entries every subscription of src has passed (Seq <=
-// the smallest cursor). A source without subscriptions is removed whole.
+// the smallest cursor). A source without subscriptions is removed whole,
+// unless it is a live topic's: its entries then stay until they expire.
 func (s *state) gcOutbox(src *source) {
 	k, ok := src.cursors.Min()
 	if !ok {
-		s.removeSource(src)
+		if !s.keepsSource(src) {
+			s.removeSource(src)
+		}
 		return
 	}
 	for {

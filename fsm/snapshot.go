@@ -26,17 +26,18 @@ import (
 //	                   subscriptions and outbox entries that follow belong to it
 //	  recSubscription  subscription (with secret and delivery state)
 //	  recOutbox        OutboxEntry
+//	  recTopic         snapTopic (project, name, metadata), version 3
 //	  recDedupe        snapDedupe (request id, first result), oldest first
 //	  recEnd           snapEnd (record counts, checked on restore)
 //
 // Queues come sorted by (project, name), messages in id order, claims in id
-// order, then sources sorted by (project, kind, name), their subscriptions
+// order, then topics sorted by (project, name), then sources sorted by (project, kind, name), their subscriptions
 // in id order and outbox entries in seq order, so the same state always
-// yields the same bytes. Version 1 (no sources, no new counters) is a
-// subset of version 2 and still restores.
+// yields the same bytes. Version 1 (no sources, no new counters) and
+// version 2 (no topics) are subsets of version 3 and still restore.
 const (
 	snapMagic   = "herald-fsm"
-	snapVersion = 2
+	snapVersion = 3
 )
 
 // Record kinds of the snapshot stream; never renumber.
@@ -51,6 +52,7 @@ const (
 	recSource       uint8 = 7
 	recSubscription uint8 = 8
 	recOutbox       uint8 = 9
+	recTopic        uint8 = 10
 )
 
 type snapHeader struct {
@@ -79,6 +81,12 @@ type snapQueue struct {
 	Meta    map[string]json.RawMessage `msgpack:"m,omitempty"`
 }
 
+type snapTopic struct {
+	Project string                     `msgpack:"p"`
+	Name    string                     `msgpack:"q"`
+	Meta    map[string]json.RawMessage `msgpack:"m,omitempty"`
+}
+
 type snapDedupe struct {
 	ID     string `msgpack:"i"`
 	Result Result `msgpack:"r"`
@@ -92,6 +100,7 @@ type snapEnd struct {
 	Sources       int `msgpack:"s,omitempty"`
 	Subscriptions int `msgpack:"u,omitempty"`
 	Outbox        int `msgpack:"o,omitempty"`
+	Topics        int `msgpack:"t,omitempty"`
 }
 
 // capture is a frozen view of the state taken under the write lock. It
@@ -102,6 +111,7 @@ type capture struct {
 	counters snapCounters
 	queues   []capturedQueue
 	sources  []capturedSource
+	topics   []snapTopic // metadata maps immutable (replaced on PATCH)
 	dedupe   []dedupeEntry
 }
 
@@ -144,6 +154,10 @@ func (s *state) capture() *capture {
 			return true
 		})
 	}
+	s.topics.Ascend(func(t *topic) bool {
+		c.topics = append(c.topics, snapTopic{Project: t.project, Name: t.name, Meta: t.meta})
+		return true
+	})
 	for _, k := range s.sortedSources() {
 		src := s.sources[k]
 		cs := capturedSource{
@@ -177,7 +191,7 @@ func (c *capture) persist(w io.Writer) error {
 	if err := rec(recCounters, &c.counters); err != nil {
 		return err
 	}
-	end := snapEnd{Queues: len(c.queues), Dedupe: len(c.dedupe), Sources: len(c.sources)}
+	end := snapEnd{Queues: len(c.queues), Dedupe: len(c.dedupe), Sources: len(c.sources), Topics: len(c.topics)}
 	for i := range c.queues {
 		q := &c.queues[i]
 		if err := rec(recQueue, &snapQueue{Project: q.project, Name: q.name, Meta: q.meta}); err != nil {
@@ -198,6 +212,11 @@ func (c *capture) persist(w io.Writer) error {
 				return err
 			}
 			end.Claims++
+		}
+	}
+	for i := range c.topics {
+		if err := rec(recTopic, &c.topics[i]); err != nil {
+			return err
 		}
 	}
 	for i := range c.sources {
@@ -318,6 +337,20 @@ func readSnapshot(r io.Reader, cfg Config) (*state, error) {
 				return nil, err
 			}
 			cur = nil
+		case recTopic:
+			var st snapTopic
+			if err := dec.Decode(&st); err != nil {
+				return nil, fmt.Errorf("%w: topic: %v", errSnapshot, err)
+			}
+			if s.topic(st.Project, st.Name) != nil || checkNames(st.Project, st.Name) != nil || len(s.sources) > 0 {
+				return nil, fmt.Errorf("%w: invalid, duplicate or misplaced topic %s/%s", errSnapshot, st.Project, st.Name)
+			}
+			if len(st.Meta) == 0 {
+				st.Meta = nil
+			}
+			s.topics.ReplaceOrInsert(&topic{project: st.Project, name: st.Name, meta: st.Meta, cfg: cfgFromMeta(st.Meta)})
+			cur, curSrc = nil, nil
+			got.Topics++
 		case recDedupe:
 			var d snapDedupe
 			if err := dec.Decode(&d); err != nil {
@@ -342,10 +375,14 @@ func readSnapshot(r io.Reader, cfg Config) (*state, error) {
 					s.bodyBytes, s.outboxBytes, counters.BodyBytes, counters.OutboxBytes)
 			}
 			for _, src := range s.sources {
-				if src.subs.Len() == 0 {
+				if src.subs.Len() == 0 && !s.keepsSource(src) {
 					return nil, fmt.Errorf("%w: source %v without subscriptions", errSnapshot, src.key)
 				}
 			}
+			s.topics.Ascend(func(t *topic) bool { // a topic always has its source
+				s.ensureSource(sourceKey{t.project, SourceTopic, t.name})
+				return true
+			})
 			s.applied = counters.Applied
 			s.lastNow = counters.LastNow
 			s.assignEpoch = counters.AssignEpoch

@@ -88,6 +88,9 @@ func (w *workload) command() (CmdType, any) {
 	if w.rng.intn(4) == 0 {
 		return w.deliveryCommand(pr, q)
 	}
+	if w.rng.intn(6) == 0 {
+		return w.topicCommand(pr, q)
+	}
 	switch n := w.rng.intn(100); {
 	case n < 30:
 		msgs := make([]NewMessage, 1+w.rng.intn(3))

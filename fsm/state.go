@@ -39,6 +39,11 @@ type state struct {
 	srcDue      *btree.BTreeG[srcDueKey] // sources with outbox entries by earliest entry expiry (Sweep)
 	outboxBytes int64                    // body bytes of all outbox entries (also under the memory budget)
 	assignEpoch uint64                   // epoch of the last accepted Assign
+
+	// Topics (topics.go): by (project, name). Each topic's messages are the
+	// outbox of its source (project, SourceTopic, name), which lives as long
+	// as the topic.
+	topics *btree.BTreeG[*topic]
 }
 
 // project holds one project's queues.
@@ -122,6 +127,7 @@ func newState(cfg Config) *state {
 		subIDs:   btree.NewG(btreeDegree, stringLess),
 		subExp:   btree.NewG(btreeDegree, expLess),
 		srcDue:   btree.NewG(btreeDegree, srcDueLess),
+		topics:   btree.NewG(btreeDegree, topicLess),
 	}
 }
 

@@ -30,9 +30,11 @@ func sourceKeyLess(a, b sourceKey) bool {
 	return a.name < b.name
 }
 
-// source holds the subscriptions of one source and its outbox. It exists
-// exactly while it has at least one stored subscription: removing the last
-// one drops the outbox too (nobody is left to deliver to).
+// source holds the subscriptions of one source and its outbox. A queue
+// source exists exactly while it has at least one stored subscription:
+// removing the last one drops the outbox too (nobody is left to deliver
+// to). A topic source also exists while its topic does (keepsSource): the
+// outbox holds the topic's messages.
 type source struct {
 	key          sourceKey
 	subs         *btree.BTreeG[string]    // subscription ids, ordered (ListSubscriptions)
@@ -47,6 +49,7 @@ type source struct {
 	bytes  int64                       // body bytes of the entries
 	dueAt  int64                       // key under which the source is registered in state.srcDue
 	dueOn  bool
+	byID   map[string]uint64 // topic sources only: message id -> Seq of its entry
 }
 
 // cursorKey orders a source's subscriptions by cursor.
@@ -98,6 +101,10 @@ type subscription struct {
 	ConfirmRequested   uint64 `msgpack:"cq,omitempty"`
 	ConfirmSent        uint64 `msgpack:"cs,omitempty"`
 	ConfirmUnsubscribe bool   `msgpack:"cu,omitempty"`
+
+	// SubscriberProject is the project that made a topic subscription when
+	// it is not the topic's owner (Project); "" = the owner.
+	SubscriberProject string `msgpack:"sp,omitempty"`
 }
 
 func (sub *subscription) key() sourceKey { return sourceKey{sub.Project, sub.Kind, sub.Source} }
@@ -111,6 +118,7 @@ func newSource(key sourceKey) *source {
 		cursors:      btree.NewG(btreeDegree, cursorLess),
 		outbox:       btree.NewG(btreeDegree, entryLess),
 		oexp:         btree.NewG(btreeDegree, seqExpLess),
+		byID:         topicIndex(key.kind),
 	}
 }
 
@@ -234,6 +242,15 @@ func (s *state) subscriptionCreate(c *applyCtx, p *SubscriptionCreate) Result {
 	if p.SourceKind == SourceQueue {
 		s.ensureQueue(p.Project, p.Source)
 	}
+	subscriberProject := ""
+	if p.SourceKind == SourceTopic {
+		if err := s.topicSubscribeGate(p); err != nil {
+			return errResult(err)
+		}
+		if p.SubscriberProject != p.Project {
+			subscriberProject = p.SubscriberProject
+		}
+	}
 	if p.Subscriber == "" {
 		return errResult(Errorf(CodeBadRequest, "Missing parameter subscriber in body."))
 	}
@@ -245,6 +262,9 @@ func (s *state) subscriptionCreate(c *applyCtx, p *SubscriptionCreate) Result {
 		if id, ok := src.bySubscriber[p.Subscriber]; ok {
 			old := s.subs[id]
 			if old.Expires > c.now {
+				if old.SubscriberProject != subscriberProject {
+					return errResult(Errorf(CodeConflict, "This subscriber is already subscribed to %s %s by another project.", p.SourceKind, p.Source))
+				}
 				if old.Confirmed {
 					return Result{Code: CodeConflict, Msg: msgSubscriptionExists, SubscriptionID: id}
 				}
@@ -273,11 +293,19 @@ func (s *state) subscriptionCreate(c *applyCtx, p *SubscriptionCreate) Result {
 		Cursor:     src.tail, // receives what is posted from now on
 
 		ConfirmRequested: 1, // the subscription confirmation (sent only with require_confirmation)
+
+		SubscriberProject: subscriberProject,
 	}
 	if len(p.Secret) > 0 {
 		sub.Secret = append([]byte(nil), p.Secret...)
 	}
 	s.putSub(src, nil, sub)
+	if p.SourceKind == SourceTopic {
+		// A topic keeps messages posted while nobody subscribed; the new
+		// subscription starts after them, so they are now behind every
+		// cursor.
+		s.gcOutbox(src)
+	}
 	return Result{Created: true, SubscriptionID: sub.ID}
 }
 
@@ -307,6 +335,11 @@ func (s *state) subscriptionUpdate(c *applyCtx, p *SubscriptionUpdate) Result {
 	if p.Subscriber != nil && *p.Subscriber != sub.Subscriber {
 		if *p.Subscriber == "" {
 			return errResult(Errorf(CodeBadRequest, "The subscriber may not be empty."))
+		}
+		if sub.Kind == SourceTopic {
+			if err := s.topicProtocolGate(sub, *p.Subscriber); err != nil {
+				return errResult(err)
+			}
 		}
 		if id, ok := src.bySubscriber[*p.Subscriber]; ok {
 			other := s.subs[id]
@@ -375,7 +408,9 @@ func (s *state) purgeSubscriptions(projectID, kind, name string) {
 	for _, id := range ids {
 		s.unindexSub(src, s.subs[id])
 	}
-	s.removeSource(src)
+	if !s.keepsSource(src) {
+		s.removeSource(src)
+	}
 }
 
 // sweepSubscriptions removes subscriptions expired at now, earliest expiry
@@ -412,6 +447,7 @@ func (s *state) info(sub *subscription) SubscriptionInfo {
 		LastError: sub.LastError, LastErrorAt: sub.LastErrorAt,
 		ConfirmRequested: sub.ConfirmRequested, ConfirmSent: sub.ConfirmSent,
 		ConfirmUnsubscribe: sub.ConfirmUnsubscribe,
+		SubscriberProject:  sub.SubscriberProject,
 	}
 	if sub.Secret != nil {
 		si.Secret = append([]byte(nil), sub.Secret...)

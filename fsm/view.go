@@ -98,6 +98,10 @@ type SubscriptionInfo struct {
 	ConfirmRequested   uint64
 	ConfirmSent        uint64
 	ConfirmUnsubscribe bool
+
+	// SubscriberProject is the project that made a topic subscription on
+	// another project's topic ("" = the owner, Project).
+	SubscriberProject string
 }
 
 // FailureRecord is one failed delivery kept for visibility.

@@ -13,8 +13,8 @@ import (
 
 func TestRoutingNotFoundAndMethods(t *testing.T) {
 	e := newFakeEnv(t)
-	for _, p := range []string{"/v2", "/v2/queues/", "/nope", "/v2/topics/t/subscriptions",
-		"/v2/topics", "/v2/queues/q/messages/", "/v2//queues", "/v1.1/queues", "/v2/queues/q/claims/"} {
+	for _, p := range []string{"/v2", "/v2/queues/", "/nope", "/v2/topics/t/claims",
+		"/v2/topics/", "/v2/topics/t/share", "/v2/queues/q/messages/", "/v2//queues", "/v1.1/queues", "/v2/queues/q/claims/"} {
 		e.get(p).expectErr(404, title404, "")
 	}
 	cases := []struct{ method, path, allow string }{

@@ -163,11 +163,10 @@ type route struct {
 
 type handlerFunc func(c *call)
 
-// routes is the routing table: ZAQAR-API.md §1 rows 1-27 plus share, the
-// subscription delivery extension and the ops endpoints. Topics and pools go
-// here when implemented (topic subscriptions:
-// s.subscriptionRoutes(topicSubs)); their {topic_name} variable is
-// validated like {queue_name} by the hooks.
+// routes is the routing table: ZAQAR-API.md §1 rows 1-36 plus share, the
+// subscription delivery extension and the ops endpoints. Topic routes come
+// from topicRoutes (topics.go); their {topic_name} variable is validated
+// like {queue_name} by the hooks. Pools go here when implemented.
 func (s *server) routes() []route {
 	const q = "/v2/queues/{queue_name}"
 	type m = map[string]handlerFunc
@@ -193,6 +192,7 @@ func (s *server) routes() []route {
 		{path: "/readyz", kind: kindOps, methods: m{"GET": s.readyz}},
 		{path: "/cluster/status", kind: kindOps, methods: m{"GET": s.clusterStatus}},
 	}
+	rts = append(rts, s.topicRoutes()...) // topics.go
 	return append(rts, s.subscriptionRoutes(queueSubs)...)
 }
 
