@@ -39,19 +39,25 @@ func homeResource(template string, vars map[string]string, allow []string, accep
 	return r
 }
 
+// mergeVars returns a new href-vars map holding the entries of all ms.
+func mergeVars(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // homeDocument is the JSON-home document of GET /v2/ (§1.1): Zaqar's rels
 // (rel/subscriptions_post keeps Zaqar's pointless limit variable), plus
 // Herald's rel/subscription_confirm (the confirm PUT, which Zaqar does not
-// list) and rel/subscription_delivery (the delivery-state extension).
+// list) and rel/subscription_delivery (the delivery-state extension), and
+// the topic rels (rel/topics, rel/topic, rel/topic_stats, ...).
 var homeDocument = func() map[string]any {
 	q := map[string]string{"queue_name": "param/queue_name"}
-	with := func(extra map[string]string) map[string]string {
-		out := map[string]string{"queue_name": "param/queue_name"}
-		for k, v := range extra {
-			out[k] = v
-		}
-		return out
-	}
+	with := func(extra map[string]string) map[string]string { return mergeVars(q, extra) }
 	get, post, del := []string{"GET"}, []string{"POST"}, []string{"DELETE"}
 	res := map[string]any{
 		"rel/queues": homeResource("/v2/queues{?marker,limit,detailed}", map[string]string{
@@ -91,6 +97,32 @@ var homeDocument = func() map[string]any {
 		"rel/subscription_delivery": homeResource("/v2/queues/{queue_name}/subscriptions/{subscriptions_id}/delivery",
 			with(map[string]string{"subscriptions_id": "param/subscriptions_id"}), get, false),
 		"rel/ping": homeResource("/v2/ping", nil, get, false),
+	}
+	// Topic rels (docs/TOPICS.md). The message list honours only marker and
+	// limit (echo, include_claimed and include_delayed are validated and
+	// ignored: topic messages have no claims), and topic_project addresses
+	// another project's topic on the message post and the subscription
+	// collection.
+	t := map[string]string{"topic_name": "param/topic_name"}
+	withTopic := func(extra map[string]string) map[string]string { return mergeVars(t, extra) }
+	project := map[string]string{"topic_project": "param/topic_project"}
+	for rel, r := range map[string]any{
+		"rel/topics": homeResource("/v2/topics{?marker,limit,detailed}", map[string]string{
+			"marker": "param/marker", "limit": "param/topic_limit", "detailed": "param/detailed"}, get, false),
+		"rel/topic":       homeResource("/v2/topics/{topic_name}", t, []string{"PUT", "GET", "PATCH", "DELETE"}, false),
+		"rel/topic_stats": homeResource("/v2/topics/{topic_name}/stats", t, get, false),
+		"rel/topic_purge": homeResource("/v2/topics/{topic_name}/purge", t, post, false),
+		"rel/topic_messages": homeResource("/v2/topics/{topic_name}/messages{?marker,limit}",
+			withTopic(map[string]string{"marker": "param/marker", "limit": "param/messages_limit"}), get, false),
+		"rel/topic_post_messages": homeResource("/v2/topics/{topic_name}/messages{?topic_project}",
+			withTopic(project), post, true),
+		"rel/topic_subscriptions_get": homeResource("/v2/topics/{topic_name}/subscriptions{?marker,limit,topic_project}",
+			withTopic(map[string]string{"marker": "param/marker", "limit": "param/subscription_limit",
+				"topic_project": "param/topic_project"}), get, false),
+		"rel/topic_subscriptions_post": homeResource("/v2/topics/{topic_name}/subscriptions{?topic_project}",
+			withTopic(project), post, true),
+	} {
+		res[rel] = r
 	}
 	// Like Zaqar, health is a plain href.
 	res["rel/health"] = map[string]any{"href": "/v2/health", "hints": map[string]any{

@@ -1,0 +1,396 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+)
+
+// Topics (docs/TOPICS.md): /v2/topics/{t} and its stats, purge, messages and
+// subscriptions. The shapes are the queue shapes, so the topic methods reuse
+// Message, MessagePage, NewMessage, Subscription, SubscriptionPage, PatchOp
+// and QueueStats. topicProject, where a method takes it, is the owner project
+// of another project's topic (sent as ?topic_project=); "" addresses the
+// caller's own topic. The helpers at the end of this file take the resource
+// path, so they serve queues and topics alike.
+
+// Topic is one entry of a topic listing.
+type Topic struct {
+	Name     string         `json:"name"`
+	Href     string         `json:"href"`
+	Metadata map[string]any `json:"metadata,omitempty"` // only with Detailed
+}
+
+// ListTopicsOptions are the query parameters of GET /v2/topics. Zero values
+// are not sent. (Topics have no with_count.)
+type ListTopicsOptions struct {
+	Marker   string
+	Limit    int
+	Detailed bool
+	Name     string // substring filter
+	// Filters become extra query parameters, metadata equality filters.
+	// Sent in key order.
+	Filters map[string]string
+}
+
+// TopicPage is one page of topics.
+type TopicPage struct {
+	Topics []Topic
+	// Next is the marker of the "next" link, "" if none. The server emits
+	// one on every non-empty page; a listing ends at the first empty page.
+	Next string
+}
+
+func topicPath(topic string) string { return "/v2/topics/" + url.PathEscape(topic) }
+
+func topicMessagesPath(topic string) string { return topicPath(topic) + "/messages" }
+
+func topicSubscriptionsPath(topic string) string { return topicPath(topic) + "/subscriptions" }
+
+// topicProjectQuery starts a query with topic_project when it is set.
+func topicProjectQuery(topicProject string) query {
+	var q query
+	if topicProject != "" {
+		q.set("topic_project", topicProject)
+	}
+	return q
+}
+
+// CreateTopic creates a topic (PUT /v2/topics/{t}); metadata nil sends no
+// body. created is true for 201 and false for 204 (it existed; the metadata
+// sent was then ignored).
+func (c *Client) CreateTopic(ctx context.Context, name string, metadata map[string]any) (created bool, err error) {
+	return c.createAt(ctx, topicPath(name), metadata)
+}
+
+// GetTopic returns a topic's metadata with the reserved defaults (404 when
+// the topic does not exist).
+func (c *Client) GetTopic(ctx context.Context, name string) (map[string]any, error) {
+	return c.metadataAt(ctx, http.MethodGet, topicPath(name), nil)
+}
+
+// PatchTopic applies JSON-patch ops to a topic's metadata and returns the
+// result. The ACL keys may also be addressed unprefixed
+// (/metadata/allowed_sending_projects).
+func (c *Client) PatchTopic(ctx context.Context, name string, ops []PatchOp) (map[string]any, error) {
+	if ops == nil {
+		ops = []PatchOp{}
+	}
+	return c.metadataAt(ctx, http.MethodPatch, topicPath(name), ops)
+}
+
+// DeleteTopic deletes a topic and its messages; its subscriptions are kept
+// (204 also when it does not exist).
+func (c *Client) DeleteTopic(ctx context.Context, name string) error {
+	_, err := c.do(ctx, &request{method: http.MethodDelete, path: topicPath(name)})
+	return err
+}
+
+// ListTopics lists one page of topics (GET /v2/topics).
+func (c *Client) ListTopics(ctx context.Context, opts ListTopicsOptions) (*TopicPage, error) {
+	var q query
+	if opts.Marker != "" {
+		q.set("marker", opts.Marker)
+	}
+	if opts.Limit != 0 {
+		q.setInt("limit", opts.Limit)
+	}
+	if opts.Detailed {
+		q.setBool("detailed", true)
+	}
+	if opts.Name != "" {
+		q.set("name", opts.Name)
+	}
+	keys := make([]string, 0, len(opts.Filters))
+	for k := range opts.Filters {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		q.set(k, opts.Filters[k])
+	}
+	topics, next, err := listAt[Topic](ctx, c, "/v2/topics", q, "topics")
+	if err != nil {
+		return nil, err
+	}
+	return &TopicPage{Topics: topics, Next: next}, nil
+}
+
+// TopicStats returns the counts of a topic's pending messages (not yet
+// acknowledged by every subscription). Only Total (and Oldest, Newest) are
+// filled; Claimed and Free stay 0.
+func (c *Client) TopicStats(ctx context.Context, name string) (*QueueStats, error) {
+	resp, err := c.do(ctx, &request{method: http.MethodGet, path: topicPath(name) + "/stats"})
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Messages QueueStats `json:"messages"`
+	}
+	if err := resp.decode(&doc); err != nil {
+		return nil, err
+	}
+	return &doc.Messages, nil
+}
+
+// PurgeTopic deletes a topic's "messages" and/or "subscriptions"; with no
+// resource types no body is sent and the server purges both.
+func (c *Client) PurgeTopic(ctx context.Context, name string, resourceTypes ...string) error {
+	return c.purgeAt(ctx, topicPath(name)+"/purge", resourceTypes)
+}
+
+// PostTopicMessages publishes messages to a topic and returns their ids in
+// order. The owner project creates the topic lazily; another project
+// (topicProject) needs an existing topic whose sending ACL admits it.
+func (c *Client) PostTopicMessages(ctx context.Context, topic string, msgs []NewMessage, topicProject string) ([]string, error) {
+	return c.postMessagesAt(ctx, topicMessagesPath(topic), topicProjectQuery(topicProject), msgs)
+}
+
+// ListTopicMessages lists one page of a topic's pending messages, oldest
+// first. Zero marker or limit are not sent. (The queue list flags echo,
+// include_claimed and include_delayed have no effect on topics.)
+func (c *Client) ListTopicMessages(ctx context.Context, topic, marker string, limit int) (*MessagePage, error) {
+	var q query
+	if marker != "" {
+		q.set("marker", marker)
+	}
+	if limit != 0 {
+		q.setInt("limit", limit)
+	}
+	msgs, next, err := listAt[Message](ctx, c, topicMessagesPath(topic), q, "messages")
+	if err != nil {
+		return nil, err
+	}
+	return &MessagePage{Messages: msgs, Next: next}, nil
+}
+
+// GetTopicMessages returns the topic messages with the given ids that exist
+// (GET ?ids=a,b); the server answers 404 when none does.
+func (c *Client) GetTopicMessages(ctx context.Context, topic string, ids []string) ([]Message, error) {
+	return c.getMessagesAt(ctx, topicMessagesPath(topic), ids)
+}
+
+// DeleteTopicMessages deletes topic messages by id (DELETE ?ids=a,b): they
+// are not delivered to the subscriptions that have not received them yet.
+func (c *Client) DeleteTopicMessages(ctx context.Context, topic string, ids []string) error {
+	return c.deleteMessagesAt(ctx, topicMessagesPath(topic), ids)
+}
+
+// CreateTopicSubscription subscribes subscriber to a topic and returns the
+// subscription id; ttl and options as for CreateSubscription. With
+// topicProject the caller's project subscribes to that project's topic
+// (which must exist and whose subscribe ACL must admit it).
+func (c *Client) CreateTopicSubscription(ctx context.Context, topic, subscriber string, ttl int, options map[string]any, topicProject string) (string, error) {
+	return c.createSubscriptionAt(ctx, topicSubscriptionsPath(topic), topicProjectQuery(topicProject), subscriber, ttl, options)
+}
+
+// ListTopicSubscriptions lists one page of a topic's subscriptions in
+// creation order; zero marker or limit are not sent. The owner project sees
+// every subscription; with topicProject the caller sees only its own
+// subscriptions of that project's topic.
+func (c *Client) ListTopicSubscriptions(ctx context.Context, topic, marker string, limit int, topicProject string) (*SubscriptionPage, error) {
+	q := topicProjectQuery(topicProject)
+	if marker != "" {
+		q.set("marker", marker)
+	}
+	if limit != 0 {
+		q.setInt("limit", limit)
+	}
+	subs, next, err := listAt[Subscription](ctx, c, topicSubscriptionsPath(topic), q, "subscriptions")
+	if err != nil {
+		return nil, err
+	}
+	return &SubscriptionPage{Subscriptions: subs, Next: next}, nil
+}
+
+// DeleteTopicSubscription deletes a topic subscription (204 also for
+// unknown ids and, with topicProject, for other projects' subscriptions,
+// which are left untouched).
+func (c *Client) DeleteTopicSubscription(ctx context.Context, topic, id, topicProject string) error {
+	_, err := c.do(ctx, &request{method: http.MethodDelete,
+		path: topicSubscriptionsPath(topic) + "/" + url.PathEscape(id), query: topicProjectQuery(topicProject)})
+	return err
+}
+
+// Path-generic helpers. They are the bodies of the queue methods
+// (CreateQueue, GetQueue, PatchQueue, PurgeQueue, PostMessages,
+// GetMessages, DeleteMessages, CreateSubscription and the listings) with
+// the resource path as a parameter.
+
+// createAt PUTs metadata (nil: no body) to path; true for 201.
+func (c *Client) createAt(ctx context.Context, path string, metadata map[string]any) (bool, error) {
+	req := &request{method: http.MethodPut, path: path}
+	if metadata != nil {
+		var err error
+		if req.body, err = jsonBody(metadata); err != nil {
+			return false, err
+		}
+	}
+	resp, err := c.do(ctx, req)
+	if err != nil {
+		return false, err
+	}
+	return resp.status == http.StatusCreated, nil
+}
+
+// metadataAt sends a GET (ops nil) or a JSON-patch PATCH of ops to path and
+// decodes the metadata answered.
+func (c *Client) metadataAt(ctx context.Context, method, path string, ops []PatchOp) (map[string]any, error) {
+	req := &request{method: method, path: path}
+	if ops != nil {
+		var err error
+		if req.body, err = jsonBody(ops); err != nil {
+			return nil, err
+		}
+		req.contentType = ContentTypeJSONPatch
+	}
+	resp, err := c.do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	md := map[string]any{}
+	if err := resp.decode(&md); err != nil {
+		return nil, err
+	}
+	return md, nil
+}
+
+// purgeAt POSTs {"resource_types": [...]} to a purge path (no body when
+// resourceTypes is empty).
+func (c *Client) purgeAt(ctx context.Context, path string, resourceTypes []string) error {
+	req := &request{method: http.MethodPost, path: path}
+	if len(resourceTypes) > 0 {
+		var err error
+		if req.body, err = jsonBody(map[string][]string{"resource_types": resourceTypes}); err != nil {
+			return err
+		}
+	}
+	_, err := c.do(ctx, req)
+	return err
+}
+
+// listAt GETs one page of a listing, {"<key>": [...], "links": [...]}, and
+// returns its items (never nil) and next marker. An empty body (api-ref's
+// 204 for an empty list) is an empty page.
+func listAt[T any](ctx context.Context, c *Client, path string, q query, key string) ([]T, string, error) {
+	resp, err := c.do(ctx, &request{method: http.MethodGet, path: path, query: q})
+	if err != nil {
+		return nil, "", err
+	}
+	items := []T{}
+	if len(resp.body) == 0 {
+		return items, "", nil
+	}
+	var doc map[string]json.RawMessage
+	if err := resp.decode(&doc); err != nil {
+		return nil, "", err
+	}
+	var links []link
+	for _, f := range []struct {
+		name string
+		dst  any
+	}{{key, &items}, {"links", &links}} {
+		if raw, ok := doc[f.name]; ok {
+			if err := (&response{status: resp.status, body: raw}).decode(f.dst); err != nil {
+				return nil, "", err
+			}
+		}
+	}
+	if items == nil { // "<key>": null
+		items = []T{}
+	}
+	return items, nextMarker(links), nil
+}
+
+// postMessagesAt posts msgs to a messages path and returns their ids.
+func (c *Client) postMessagesAt(ctx context.Context, path string, q query, msgs []NewMessage) ([]string, error) {
+	if msgs == nil {
+		msgs = []NewMessage{}
+	}
+	body, err := jsonBody(map[string][]NewMessage{"messages": msgs})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, &request{method: http.MethodPost, path: path, query: q, body: body})
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Resources []string `json:"resources"`
+	}
+	if err := resp.decode(&doc); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(doc.Resources))
+	for i, r := range doc.Resources {
+		ids[i] = lastSegment(r)
+	}
+	return ids, nil
+}
+
+// getMessagesAt GETs a messages path with ?ids=.
+func (c *Client) getMessagesAt(ctx context.Context, path string, ids []string) ([]Message, error) {
+	if len(ids) == 0 {
+		return nil, errNoIDs
+	}
+	var q query
+	q.list("ids", ids)
+	resp, err := c.do(ctx, &request{method: http.MethodGet, path: path, query: q})
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Messages []Message `json:"messages"`
+	}
+	if err := resp.decode(&doc); err != nil {
+		return nil, err
+	}
+	if doc.Messages == nil {
+		doc.Messages = []Message{}
+	}
+	return doc.Messages, nil
+}
+
+// deleteMessagesAt DELETEs a messages path with ?ids=.
+func (c *Client) deleteMessagesAt(ctx context.Context, path string, ids []string) error {
+	if len(ids) == 0 {
+		return errNoIDs
+	}
+	var q query
+	q.list("ids", ids)
+	_, err := c.do(ctx, &request{method: http.MethodDelete, path: path, query: q})
+	return err
+}
+
+// createSubscriptionAt POSTs a subscription to a subscriptions path and
+// returns its id.
+func (c *Client) createSubscriptionAt(ctx context.Context, path string, q query, subscriber string, ttl int, options map[string]any) (string, error) {
+	doc := map[string]any{"subscriber": subscriber}
+	if ttl != 0 {
+		doc["ttl"] = ttl
+	}
+	if options != nil {
+		doc["options"] = options
+	}
+	body, err := jsonBody(doc)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.do(ctx, &request{method: http.MethodPost, path: path, query: q, body: body})
+	if err != nil {
+		return "", err
+	}
+	var out struct {
+		ID string `json:"subscription_id"`
+	}
+	if err := resp.decode(&out); err != nil {
+		return "", err
+	}
+	if out.ID == "" {
+		return "", fmt.Errorf("client: create subscription: no subscription_id in the answer (status %d)", resp.status)
+	}
+	return out.ID, nil
+}
