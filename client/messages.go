@@ -93,28 +93,7 @@ type MessagePage struct {
 // PostMessages posts messages to a queue (creating it lazily) and returns
 // their ids in order.
 func (c *Client) PostMessages(ctx context.Context, queue string, msgs []NewMessage) ([]string, error) {
-	if msgs == nil {
-		msgs = []NewMessage{}
-	}
-	body, err := jsonBody(map[string][]NewMessage{"messages": msgs})
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.do(ctx, &request{method: http.MethodPost, path: messagesPath(queue), body: body})
-	if err != nil {
-		return nil, err
-	}
-	var doc struct {
-		Resources []string `json:"resources"`
-	}
-	if err := resp.decode(&doc); err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(doc.Resources))
-	for i, r := range doc.Resources {
-		ids[i] = lastSegment(r)
-	}
-	return ids, nil
+	return c.postMessagesAt(ctx, messagesPath(queue), nil, msgs)
 }
 
 // ListMessages lists one page of a queue's messages, oldest first.
@@ -176,25 +155,7 @@ var errNoIDs = errors.New("client: no message ids given")
 // GetMessages returns the messages with the given ids that exist (GET
 // ?ids=a,b); the server answers 404 when none does.
 func (c *Client) GetMessages(ctx context.Context, queue string, ids []string) ([]Message, error) {
-	if len(ids) == 0 {
-		return nil, errNoIDs
-	}
-	var q query
-	q.list("ids", ids)
-	resp, err := c.do(ctx, &request{method: http.MethodGet, path: messagesPath(queue), query: q})
-	if err != nil {
-		return nil, err
-	}
-	var doc struct {
-		Messages []Message `json:"messages"`
-	}
-	if err := resp.decode(&doc); err != nil {
-		return nil, err
-	}
-	if doc.Messages == nil {
-		doc.Messages = []Message{}
-	}
-	return doc.Messages, nil
+	return c.getMessagesAt(ctx, messagesPath(queue), ids)
 }
 
 // DeleteMessage deletes one message. claimID must be the message's active
@@ -211,13 +172,7 @@ func (c *Client) DeleteMessage(ctx context.Context, queue, id, claimID string) e
 
 // DeleteMessages deletes messages by id (DELETE ?ids=a,b), claimed or not.
 func (c *Client) DeleteMessages(ctx context.Context, queue string, ids []string) error {
-	if len(ids) == 0 {
-		return errNoIDs
-	}
-	var q query
-	q.list("ids", ids)
-	_, err := c.do(ctx, &request{method: http.MethodDelete, path: messagesPath(queue), query: q})
-	return err
+	return c.deleteMessagesAt(ctx, messagesPath(queue), ids)
 }
 
 // PopMessages removes and returns up to n unclaimed messages (DELETE ?pop=n).

@@ -45,17 +45,7 @@ type QueuePage struct {
 // body. created is true for 201 (new queue) and false for 204 (it existed;
 // the metadata sent was then ignored by the server).
 func (c *Client) CreateQueue(ctx context.Context, name string, metadata map[string]any) (created bool, err error) {
-	req := &request{method: http.MethodPut, path: queuePath(name)}
-	if metadata != nil {
-		if req.body, err = jsonBody(metadata); err != nil {
-			return false, err
-		}
-	}
-	resp, err := c.do(ctx, req)
-	if err != nil {
-		return false, err
-	}
-	return resp.status == http.StatusCreated, nil
+	return c.createAt(ctx, queuePath(name), metadata)
 }
 
 // DeleteQueue deletes a queue and its messages (204 also when it does not exist).
@@ -67,15 +57,7 @@ func (c *Client) DeleteQueue(ctx context.Context, name string) error {
 // GetQueue returns a queue's metadata, reserved defaults included. A queue
 // that does not exist still answers with the defaults (lazy queues).
 func (c *Client) GetQueue(ctx context.Context, name string) (map[string]any, error) {
-	resp, err := c.do(ctx, &request{method: http.MethodGet, path: queuePath(name)})
-	if err != nil {
-		return nil, err
-	}
-	md := map[string]any{}
-	if err := resp.decode(&md); err != nil {
-		return nil, err
-	}
-	return md, nil
+	return c.metadataAt(ctx, http.MethodGet, queuePath(name), nil)
 }
 
 // PatchOp is one JSON-patch operation on queue metadata. Value is sent for
@@ -129,20 +111,7 @@ func (c *Client) PatchQueue(ctx context.Context, name string, ops []PatchOp) (ma
 	if ops == nil {
 		ops = []PatchOp{}
 	}
-	body, err := jsonBody(ops)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.do(ctx, &request{method: http.MethodPatch, path: queuePath(name),
-		body: body, contentType: ContentTypeJSONPatch})
-	if err != nil {
-		return nil, err
-	}
-	md := map[string]any{}
-	if err := resp.decode(&md); err != nil {
-		return nil, err
-	}
-	return md, nil
+	return c.metadataAt(ctx, http.MethodPatch, queuePath(name), ops)
 }
 
 // ListQueues lists one page of queues (GET /v2/queues).
@@ -230,15 +199,7 @@ func (c *Client) QueueStats(ctx context.Context, name string) (*QueueStats, erro
 // With no resource types no body is sent and the server purges both
 // "messages" and "subscriptions".
 func (c *Client) PurgeQueue(ctx context.Context, name string, resourceTypes ...string) error {
-	req := &request{method: http.MethodPost, path: queuePath(name) + "/purge"}
-	if len(resourceTypes) > 0 {
-		var err error
-		if req.body, err = jsonBody(map[string][]string{"resource_types": resourceTypes}); err != nil {
-			return err
-		}
-	}
-	_, err := c.do(ctx, req)
-	return err
+	return c.purgeAt(ctx, queuePath(name)+"/purge", resourceTypes)
 }
 
 // SignedURL is the answer of POST /v2/queues/{q}/share: a pre-signed grant

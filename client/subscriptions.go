@@ -81,31 +81,7 @@ func subscriptionPath(queue, id string) string {
 // unconfirmed subscription of the queue answers that subscription's id
 // (its ttl and options unchanged); a confirmed one is a 409 *Error.
 func (c *Client) CreateSubscription(ctx context.Context, queue, subscriber string, ttl int, options map[string]any) (string, error) {
-	doc := map[string]any{"subscriber": subscriber}
-	if ttl != 0 {
-		doc["ttl"] = ttl
-	}
-	if options != nil {
-		doc["options"] = options
-	}
-	body, err := jsonBody(doc)
-	if err != nil {
-		return "", err
-	}
-	resp, err := c.do(ctx, &request{method: http.MethodPost, path: subscriptionsPath(queue), body: body})
-	if err != nil {
-		return "", err
-	}
-	var out struct {
-		ID string `json:"subscription_id"`
-	}
-	if err := resp.decode(&out); err != nil {
-		return "", err
-	}
-	if out.ID == "" {
-		return "", fmt.Errorf("client: create subscription: no subscription_id in the answer (status %d)", resp.status)
-	}
-	return out.ID, nil
+	return c.createSubscriptionAt(ctx, subscriptionsPath(queue), nil, subscriber, ttl, options)
 }
 
 // ListSubscriptions lists one page of a queue's subscriptions in creation
@@ -119,26 +95,11 @@ func (c *Client) ListSubscriptions(ctx context.Context, queue, marker string, li
 	if limit != 0 {
 		q.setInt("limit", limit)
 	}
-	resp, err := c.do(ctx, &request{method: http.MethodGet, path: subscriptionsPath(queue), query: q})
+	subs, next, err := listAt[Subscription](ctx, c, subscriptionsPath(queue), q, "subscriptions")
 	if err != nil {
 		return nil, err
 	}
-	page := &SubscriptionPage{Subscriptions: []Subscription{}}
-	if len(resp.body) == 0 {
-		return page, nil
-	}
-	var doc struct {
-		Subscriptions []Subscription `json:"subscriptions"`
-		Links         []link         `json:"links"`
-	}
-	if err := resp.decode(&doc); err != nil {
-		return nil, err
-	}
-	if doc.Subscriptions != nil {
-		page.Subscriptions = doc.Subscriptions
-	}
-	page.Next = nextMarker(doc.Links)
-	return page, nil
+	return &SubscriptionPage{Subscriptions: subs, Next: next}, nil
 }
 
 // GetSubscription returns one subscription (404 when it does not exist,
