@@ -20,32 +20,9 @@ func (s *state) messagesPost(c *applyCtx, p *MessagesPost) Result {
 	if q != nil {
 		cfg = q.cfg
 	}
-	type resolved struct{ ttl, delay int64 }
-	res := make([]resolved, len(p.Messages))
-	var size int64
-	for i, nm := range p.Messages {
-		ttl := int64(DefaultMessageTTL)
-		switch {
-		case nm.TTL != nil:
-			ttl = *nm.TTL
-		case cfg.defaultTTL > 0:
-			ttl = cfg.defaultTTL
-		}
-		if ttl <= 0 || ttl > maxGuardSeconds {
-			return errResult(Errorf(CodeBadRequest, "Message %d: ttl %d is out of range (1 to %d seconds).", i, ttl, int64(maxGuardSeconds)))
-		}
-		var delay int64
-		if cfg.delay > 0 {
-			delay = cfg.delay
-			if nm.Delay != nil {
-				delay = *nm.Delay
-			}
-			if delay < 0 || delay > maxGuardSeconds {
-				return errResult(Errorf(CodeBadRequest, "Message %d: delay %d is out of range (0 to %d seconds).", i, delay, int64(maxGuardSeconds)))
-			}
-		}
-		res[i] = resolved{ttl, delay}
-		size += int64(len(nm.Body))
+	res, size, err := resolveMessages(cfg, p.Messages)
+	if err != nil {
+		return errResult(err)
 	}
 	// A source with a live subscription also gets an outbox entry per
 	// message, whose body counts against the budget too.
@@ -53,10 +30,8 @@ func (s *state) messagesPost(c *applyCtx, p *MessagesPost) Result {
 	if src != nil {
 		size *= 2
 	}
-	if s.maxBody > 0 && s.bodyBytes+s.outboxBytes+size > s.maxBody {
-		return errResult(Errorf(CodeNoSpace,
-			"Memory budget exhausted: storing %d more bytes of message bodies would exceed the limit of %d bytes (%d in use).",
-			size, s.maxBody, s.bodyBytes+s.outboxBytes))
+	if err := s.checkBudget(size); err != nil {
+		return errResult(err)
 	}
 	if q == nil {
 		q = s.createQueue(p.Project, p.Queue, nil)

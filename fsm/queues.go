@@ -27,21 +27,8 @@ func checkNames(projectID, name string) *Error {
 // queueCreate: new -> Created; existing -> ok with metadata ignored.
 // Metadata is validated first either way, as Zaqar's handler does.
 func (s *state) queueCreate(_ *applyCtx, p *QueueCreate) Result {
-	if err := checkNames(p.Project, p.Queue); err != nil {
-		return errResult(err)
-	}
-	if err := ValidateQueueMetadata(p.Metadata); err != nil {
-		return errResult(err)
-	}
-	if s.queue(p.Project, p.Queue) != nil {
-		return Result{}
-	}
-	var meta map[string]json.RawMessage
-	if len(p.Metadata) > 0 {
-		meta = copyMeta(p.Metadata)
-	}
-	s.createQueue(p.Project, p.Queue, meta)
-	return Result{Created: true}
+	return s.createMeta(p.Project, p.Queue, p.Metadata, ValidateQueueMetadata, s.queue(p.Project, p.Queue) != nil,
+		func(meta map[string]json.RawMessage) { s.createQueue(p.Project, p.Queue, meta) })
 }
 
 // queueDelete removes a queue, its messages and claims; missing is fine.
@@ -59,44 +46,13 @@ func (s *state) queuePatch(_ *applyCtx, p *QueuePatch) Result {
 	if q == nil {
 		return errResult(Errorf(CodeNotFound, "Queue %s does not exist.", p.Queue))
 	}
-	md := copyMeta(q.meta)
-	if md == nil {
-		md = map[string]json.RawMessage{}
-	}
-	for _, op := range p.Ops {
-		_, stored := md[op.Key]
-		switch op.Op {
-		case "add", "replace":
-			if len(op.Value) == 0 {
-				return errResult(Errorf(CodeBadRequest, "Missing value for %s operation on %s.", op.Op, op.Key))
-			}
-			if op.Op == "replace" && !stored && !IsReservedDefaultKey(op.Key) {
-				return errResult(Errorf(CodeConflict, "Can't replace non-existent object %s.", op.Key))
-			}
-			md[op.Key] = op.Value
-		case "remove":
-			if stored {
-				delete(md, op.Key)
-			} else if !IsReservedDefaultKey(op.Key) {
-				return errResult(Errorf(CodeConflict, "Can't remove non-existent object %s.", op.Key))
-			}
-		default:
-			return errResult(Errorf(CodeBadRequest, "Invalid operation %q: must be add, replace or remove.", op.Op))
-		}
-	}
-	if err := ValidateQueueMetadata(md); err != nil {
+	md, err := patchMeta(q.meta, p.Ops, IsReservedDefaultKey, ValidateQueueMetadata)
+	if err != nil {
 		return errResult(err)
-	}
-	if len(md) == 0 {
-		md = nil
 	}
 	q.meta = md
 	q.cfg = cfgFromMeta(md)
-	out := copyMeta(md)
-	if out == nil {
-		out = map[string]json.RawMessage{}
-	}
-	return Result{Metadata: out}
+	return metaResult(md)
 }
 
 // queuePurge deletes all messages (claimed ones too) and claims and/or the

@@ -481,24 +481,7 @@ func (s *State) SubscriptionByID(project, id string, now int64) (SubscriptionInf
 // subscriptions of a source with ids greater than marker, ordered by id
 // (= creation order). Cost: O(log S + scanned).
 func (s *State) ListSubscriptions(project, kind, source, marker string, limit int, now int64) []SubscriptionInfo {
-	src := s.st.sources[sourceKey{project, kind, source}]
-	if src == nil {
-		return nil
-	}
-	if limit <= 0 {
-		limit = DefaultPageSize
-	}
-	var page []SubscriptionInfo
-	src.subs.AscendGreaterOrEqual(marker, func(id string) bool {
-		if id == marker {
-			return true
-		}
-		if sub := s.st.subs[id]; sub.Expires > now {
-			page = append(page, s.st.info(sub))
-		}
-		return len(page) < limit
-	})
-	return page
+	return s.listSubs(project, kind, source, marker, limit, now, func(*subscription) bool { return true })
 }
 
 // AllSubscriptions returns every unexpired subscription of every project

@@ -75,21 +75,8 @@ func (s *state) clearOutbox(src *source) {
 
 // topicCreate: new -> Created; existing -> ok with metadata ignored.
 func (s *state) topicCreate(_ *applyCtx, p *TopicCreate) Result {
-	if err := checkNames(p.Project, p.Topic); err != nil {
-		return errResult(err)
-	}
-	if err := ValidateTopicMetadata(p.Metadata); err != nil {
-		return errResult(err)
-	}
-	if s.topic(p.Project, p.Topic) != nil {
-		return Result{}
-	}
-	var meta map[string]json.RawMessage
-	if len(p.Metadata) > 0 {
-		meta = copyMeta(p.Metadata)
-	}
-	s.createTopic(p.Project, p.Topic, meta)
-	return Result{Created: true}
+	return s.createMeta(p.Project, p.Topic, p.Metadata, ValidateTopicMetadata, s.topic(p.Project, p.Topic) != nil,
+		func(meta map[string]json.RawMessage) { s.createTopic(p.Project, p.Topic, meta) })
 }
 
 // topicDelete removes a topic and its messages; subscriptions stay (and
@@ -130,46 +117,15 @@ func (s *state) topicPatch(_ *applyCtx, p *TopicPatch) Result {
 	if t == nil {
 		return errResult(Errorf(CodeNotFound, "Topic %s does not exist.", p.Topic))
 	}
-	md := copyMeta(t.meta)
-	if md == nil {
-		md = map[string]json.RawMessage{}
-	}
-	for _, op := range p.Ops {
-		_, stored := md[op.Key]
-		switch op.Op {
-		case "add", "replace":
-			if len(op.Value) == 0 {
-				return errResult(Errorf(CodeBadRequest, "Missing value for %s operation on %s.", op.Op, op.Key))
-			}
-			if op.Op == "replace" && !stored && !topicLenient[op.Key] {
-				return errResult(Errorf(CodeConflict, "Can't replace non-existent object %s.", op.Key))
-			}
-			md[op.Key] = op.Value
-		case "remove":
-			if stored {
-				delete(md, op.Key)
-			} else if !topicLenient[op.Key] {
-				return errResult(Errorf(CodeConflict, "Can't remove non-existent object %s.", op.Key))
-			}
-		default:
-			return errResult(Errorf(CodeBadRequest, "Invalid operation %q: must be add, replace or remove.", op.Op))
-		}
-	}
-	if err := ValidateTopicMetadata(md); err != nil {
+	md, err := patchMeta(t.meta, p.Ops, IsTopicLenientKey, ValidateTopicMetadata)
+	if err != nil {
 		return errResult(err)
-	}
-	if len(md) == 0 {
-		md = nil
 	}
 	// Topics are keyed by name only: replacing the value in the tree in
 	// place is safe, and a snapshot capture keeps the old map.
 	nt := &topic{project: t.project, name: t.name, meta: md, cfg: cfgFromMeta(md)}
 	s.topics.ReplaceOrInsert(nt)
-	out := copyMeta(md)
-	if out == nil {
-		out = map[string]json.RawMessage{}
-	}
-	return Result{Metadata: out}
+	return metaResult(md)
 }
 
 // topicPurge deletes a topic's messages and/or subscriptions.
@@ -205,37 +161,12 @@ func (s *state) topicMessagesPost(c *applyCtx, p *TopicMessagesPost) Result {
 	if len(p.Messages) == 0 {
 		return errResult(Errorf(CodeBadRequest, "No messages to enqueue."))
 	}
-	type resolved struct{ ttl, delay int64 }
-	res := make([]resolved, len(p.Messages))
-	var size int64
-	for i, nm := range p.Messages {
-		ttl := int64(DefaultMessageTTL)
-		switch {
-		case nm.TTL != nil:
-			ttl = *nm.TTL
-		case cfg.defaultTTL > 0:
-			ttl = cfg.defaultTTL
-		}
-		if ttl <= 0 || ttl > maxGuardSeconds {
-			return errResult(Errorf(CodeBadRequest, "Message %d: ttl %d is out of range (1 to %d seconds).", i, ttl, int64(maxGuardSeconds)))
-		}
-		var delay int64
-		if cfg.delay > 0 {
-			delay = cfg.delay
-			if nm.Delay != nil {
-				delay = *nm.Delay
-			}
-			if delay < 0 || delay > maxGuardSeconds {
-				return errResult(Errorf(CodeBadRequest, "Message %d: delay %d is out of range (0 to %d seconds).", i, delay, int64(maxGuardSeconds)))
-			}
-		}
-		res[i] = resolved{ttl, delay}
-		size += int64(len(nm.Body))
+	res, size, err := resolveMessages(cfg, p.Messages)
+	if err != nil {
+		return errResult(err)
 	}
-	if s.maxBody > 0 && s.bodyBytes+s.outboxBytes+size > s.maxBody {
-		return errResult(Errorf(CodeNoSpace,
-			"Memory budget exhausted: storing %d more bytes of message bodies would exceed the limit of %d bytes (%d in use).",
-			size, s.maxBody, s.bodyBytes+s.outboxBytes))
+	if err := s.checkBudget(size); err != nil {
+		return errResult(err)
 	}
 	if t == nil {
 		t = s.createTopic(p.Project, p.Topic, nil)

@@ -177,22 +177,7 @@ func (s *State) TopicStats(project, name string, now int64) (st Stats, exists bo
 // SubscriberProject == subscriberProject); "" selects the owner's own.
 // Cost: O(log S + scanned).
 func (s *State) ListSubscriptionsBy(project, kind, source, subscriberProject, marker string, limit int, now int64) []SubscriptionInfo {
-	src := s.st.sources[sourceKey{project, kind, source}]
-	if src == nil {
-		return nil
-	}
-	if limit <= 0 {
-		limit = DefaultPageSize
-	}
-	var page []SubscriptionInfo
-	src.subs.AscendGreaterOrEqual(marker, func(id string) bool {
-		if id == marker {
-			return true
-		}
-		if sub := s.st.subs[id]; sub.Expires > now && sub.SubscriberProject == subscriberProject {
-			page = append(page, s.st.info(sub))
-		}
-		return len(page) < limit
+	return s.listSubs(project, kind, source, marker, limit, now, func(sub *subscription) bool {
+		return sub.SubscriberProject == subscriberProject
 	})
-	return page
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/herald-mq/herald/fsm"
 )
@@ -62,34 +61,17 @@ func bodyOrNull(b json.RawMessage) json.RawMessage {
 
 // postMessages: POST /v2/queues/{q}/messages (§1.3.1).
 func (s *server) postMessages(c *call) {
-	// The queue's limits come from a stale read: a concurrent metadata
-	// change may race with this post either way.
-	var md map[string]json.RawMessage
-	err := s.backend.Read(c.ctx, true, func(st *fsm.State) {
+	msgs, ok := s.readMessagesPost(c, func(st *fsm.State) map[string]json.RawMessage {
 		if q, ok := st.Queue(c.project, c.queue()); ok {
-			md = q.Metadata
+			return q.Metadata
 		}
-	})
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	limit := int64(fsm.MaxMessagesPostSize)
-	tooLarge := badAPI("Message collection size is too large. Max size %d", fsm.MaxMessagesPostSize)
-	if q, ok := intValue(md[fsm.KeyMaxMessagesPostSize]); ok && q > 0 && truthy(md[fsm.KeyMaxMessagesPostSize]) {
-		limit = min(q, limit)
-		tooLarge = badAPI("Message collection size is too large. The max size for current queue is %d. "+
+		return nil
+	}, func(limit, q int64) *apiError {
+		return badAPI("Message collection size is too large. The max size for current queue is %d. "+
 			"It is calculated by max size = min(max_messages_post_size_config: %d, max_messages_post_size_queue: %d).",
 			limit, fsm.MaxMessagesPostSize, q)
-	}
-	b, aerr := readBody(c, limit, tooLarge)
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	msgs, aerr := decodeMessagesPost(b, truthy(md[fsm.KeyDefaultMessageDelay]))
-	if aerr != nil {
-		s.fail(c, aerr)
+	})
+	if !ok {
 		return
 	}
 	cmd := &fsm.MessagesPost{Project: c.project, Queue: c.queue(), ClientID: c.clientID, Messages: msgs}
@@ -98,12 +80,7 @@ func (s *server) postMessages(c *call) {
 		s.fail(c, err)
 		return
 	}
-	hrefs := make([]string, len(res.IDs))
-	for i, id := range res.IDs {
-		hrefs[i] = messageHref(c.queue(), id, "")
-	}
-	c.w.Header().Set("Location", messagesHref(c.queue())+"?ids="+strings.Join(res.IDs, ","))
-	writeJSON(c.w, http.StatusCreated, map[string][]string{"resources": hrefs})
+	writePosted(c, res.IDs, messagesHref(c.queue()))
 }
 
 // getMessages: GET /v2/queues/{q}/messages, a page (§1.3.2) or, with ids,
@@ -114,29 +91,13 @@ func (s *server) getMessages(c *call) {
 		s.getMessagesByID(c, ids)
 		return
 	}
-	marker, _ := p.str("marker")
-	limit, hasLimit, err := p.int("limit")
+	mp, err := parseMessagePage(p)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	var flags [3]bool
-	var given [3]bool
-	names := [3]string{"echo", "include_claimed", "include_delayed"}
-	for i, n := range names {
-		if flags[i], given[i], err = p.bool(n); err != nil {
-			s.fail(c, err)
-			return
-		}
-	}
-	if !hasLimit {
-		limit = fsm.DefaultPageSize
-	} else if limit < 1 || limit > fsm.MaxMessagesPerPage {
-		s.fail(c, limitError(fsm.MaxMessagesPerPage))
-		return
-	}
-	opts := fsm.ListOptions{Marker: marker, Limit: limit, Echo: flags[0], ClientID: c.clientID,
-		IncludeClaimed: flags[1], IncludeDelayed: flags[2]}
+	opts := fsm.ListOptions{Marker: mp.marker, Limit: mp.limit, Echo: mp.flags[0], ClientID: c.clientID,
+		IncludeClaimed: mp.flags[1], IncludeDelayed: mp.flags[2]}
 	now := s.nowNano()
 	var page []fsm.Message
 	var next string
@@ -144,42 +105,18 @@ func (s *server) getMessages(c *call) {
 		s.fail(c, e)
 		return
 	}
-	body := struct {
-		Messages []messageRepr `json:"messages"`
-		Links    []link        `json:"links"`
-	}{Messages: reprMessages(c.queue(), page, "", now), Links: []link{}}
-	if len(page) > 0 {
-		var kv [][2]string
-		if hasLimit {
-			kv = append(kv, [2]string{"limit", itoa(limit)})
-		}
-		for i, n := range names {
-			if given[i] {
-				kv = append(kv, [2]string{n, boolString(flags[i])})
-			}
-		}
-		kv = append(kv, [2]string{"marker", next}) // the new marker replaces the old one
-		body.Links = []link{{Rel: "next", Href: messagesHref(c.queue()) + queryString(kv)}}
-	}
-	writeJSON(c.w, http.StatusOK, body)
+	writeMessagePage(c, &mp, messagesHref(c.queue()), reprMessages(c.queue(), page, "", now), next)
 }
 
 func (s *server) getMessagesByID(c *call, ids []string) {
-	if len(ids) > fsm.MaxMessagesPerPage {
-		s.fail(c, limitError(fsm.MaxMessagesPerPage))
-		return
-	}
-	now := s.nowNano()
-	var msgs []fsm.Message
-	if err := s.read(c, func(st *fsm.State) { msgs = st.GetMessages(c.project, c.queue(), ids, now) }); err != nil {
-		s.fail(c, err)
-		return
-	}
-	if len(msgs) == 0 {
-		s.fail(c, notFound("No messages with IDs %s found in queue %s.", strings.Join(ids, ","), c.queue()))
-		return
-	}
-	writeJSON(c.w, http.StatusOK, map[string][]messageRepr{"messages": reprMessages(c.queue(), msgs, "", now)})
+	s.writeMessagesByID(c, ids, "queue", c.queue(),
+		func(st *fsm.State, now int64) []fsm.Message { return st.GetMessages(c.project, c.queue(), ids, now) },
+		queueRepr(c))
+}
+
+// queueRepr is reprMessages for the addressed queue, without a claim.
+func queueRepr(c *call) func([]fsm.Message, int64) []messageRepr {
+	return func(msgs []fsm.Message, now int64) []messageRepr { return reprMessages(c.queue(), msgs, "", now) }
 }
 
 // deleteMessages: DELETE /v2/queues/{q}/messages with ids (§1.3.4) or pop
@@ -253,18 +190,9 @@ func (s *server) popMessages(c *call, n int) {
 
 // getMessage: GET /v2/queues/{q}/messages/{id} (§1.3.6).
 func (s *server) getMessage(c *call) {
-	id := c.vars["message_id"]
-	now := s.nowNano()
-	var msgs []fsm.Message
-	if err := s.read(c, func(st *fsm.State) { msgs = st.GetMessages(c.project, c.queue(), []string{id}, now) }); err != nil {
-		s.fail(c, err)
-		return
-	}
-	if len(msgs) == 0 {
-		s.fail(c, notFound("Message %s does not exist.", id))
-		return
-	}
-	writeJSON(c.w, http.StatusOK, reprMessages(c.queue(), msgs[:1], "", now)[0])
+	s.writeMessage(c, func(st *fsm.State, id string, now int64) []fsm.Message {
+		return st.GetMessages(c.project, c.queue(), []string{id}, now)
+	}, queueRepr(c))
 }
 
 // deleteMessage: DELETE /v2/queues/{q}/messages/{id}[?claim_id=] (§1.3.7).

@@ -325,6 +325,20 @@ func newSubscriptionSecret() []byte {
 // Location: the collection path. Unlike Zaqar, a body that fails validation
 // does not create the queue.
 func (s *server) createSubscription(c *call, src subSource) {
+	s.subscribe(c, src, c.project, crossProject{})
+}
+
+// crossProject describes a call on another project's topic subscriptions
+// (topic_subscriptions.go); the zero value is a call on the caller's own
+// project.
+type crossProject struct {
+	project, user string      // the subscribing project and user
+	query         [][2]string // query parameters of the collection links
+}
+
+// subscribe creates a subscription of owner's source for the request's
+// body (createSubscription).
+func (s *server) subscribe(c *call, src subSource, owner string, x crossProject) {
 	body, aerr := s.readSubscriptionBody(c, true)
 	if aerr != nil {
 		s.fail(c, aerr)
@@ -335,18 +349,20 @@ func (s *server) createSubscription(c *call, src subSource) {
 		ttl = *body.TTL
 	}
 	name := src.name(c)
-	cmd := &fsm.SubscriptionCreate{Project: c.project, SourceKind: src.kind, Source: name,
-		Subscriber: *body.Subscriber, TTL: ttl, Options: body.Options, Secret: newSubscriptionSecret()}
+	loc := src.collection(name) + queryString(x.query)
+	cmd := &fsm.SubscriptionCreate{Project: owner, SourceKind: src.kind, Source: name,
+		Subscriber: *body.Subscriber, TTL: ttl, Options: body.Options, Secret: newSubscriptionSecret(),
+		SubscriberProject: x.project, SubscriberUser: x.user}
 	res, err := s.apply(c, fsm.CmdSubscriptionCreate, cmd)
 	if err != nil {
 		e := toAPIError(err)
 		if e.status == http.StatusConflict {
-			c.w.Header().Set("Location", src.collection(name))
+			c.w.Header().Set("Location", loc)
 		}
 		s.fail(c, e)
 		return
 	}
-	c.w.Header().Set("Location", src.collection(name))
+	c.w.Header().Set("Location", loc)
 	writeJSON(c.w, http.StatusCreated, map[string]string{"subscription_id": res.SubscriptionID})
 }
 
@@ -359,6 +375,15 @@ type subscriptionList struct {
 // listSubscriptions: GET <source>/subscriptions (§1.5.2). A missing source
 // answers an empty page; a non-empty page links to the next one.
 func (s *server) listSubscriptions(c *call, src subSource) {
+	s.listSubscriptionPage(c, src, nil, func(st *fsm.State, name, marker string, limit int, now int64) []fsm.SubscriptionInfo {
+		return st.ListSubscriptions(c.project, src.kind, name, marker, limit, now)
+	})
+}
+
+// listSubscriptionPage answers a subscription list request with the page
+// list reads; query leads the next link's parameters.
+func (s *server) listSubscriptionPage(c *call, src subSource, query [][2]string,
+	list func(st *fsm.State, name, marker string, limit int, now int64) []fsm.SubscriptionInfo) {
 	p := params(c.r.URL.Query())
 	marker, _ := p.str("marker")
 	limit, hasLimit, aerr := p.int("limit")
@@ -374,9 +399,7 @@ func (s *server) listSubscriptions(c *call, src subSource) {
 	}
 	name, now := src.name(c), s.nowNano()
 	var page []fsm.SubscriptionInfo
-	if err := s.read(c, func(st *fsm.State) {
-		page = st.ListSubscriptions(c.project, src.kind, name, marker, limit, now)
-	}); err != nil {
+	if err := s.read(c, func(st *fsm.State) { page = list(st, name, marker, limit, now) }); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -385,8 +408,8 @@ func (s *server) listSubscriptions(c *call, src subSource) {
 		body.Subscriptions = append(body.Subscriptions, reprSubscription(si, now))
 	}
 	if len(page) > 0 {
-		q := queryString([][2]string{{"marker", page[len(page)-1].ID}, {"limit", itoa(limit)}})
-		body.Links = []link{{Rel: "next", Href: src.collection(name) + q}}
+		kv := append(append([][2]string{}, query...), [2]string{"marker", page[len(page)-1].ID}, [2]string{"limit", itoa(limit)})
+		body.Links = []link{{Rel: "next", Href: src.collection(name) + queryString(kv)}}
 	}
 	writeJSON(c.w, http.StatusOK, body)
 }

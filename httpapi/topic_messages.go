@@ -3,8 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/herald-mq/herald/fsm"
 )
@@ -33,8 +31,12 @@ func topicStatsMessage(topic string, m *fsm.Message, now int64) *statsMessage {
 	if m == nil {
 		return nil
 	}
-	return &statsMessage{Href: topicMessageHref(topic, m.ID), Age: ageSeconds(m.Created, now),
-		Created: time.Unix(0, m.Created).UTC().Format("2006-01-02T15:04:05Z")}
+	return newStatsMessage(topicMessageHref(topic, m.ID), m, now)
+}
+
+// topicRepr is reprTopicMessages for the addressed topic.
+func topicRepr(c *call) func([]fsm.Message, int64) []messageRepr {
+	return func(msgs []fsm.Message, now int64) []messageRepr { return reprTopicMessages(c.topic(), msgs, now) }
 }
 
 // postTopicMessages: POST /v2/topics/{t}/messages[?topic_project=<owner>]
@@ -48,30 +50,15 @@ func (s *server) postTopicMessages(c *call) {
 		s.fail(c, aerr)
 		return
 	}
-	var md map[string]json.RawMessage
-	err := s.backend.Read(c.ctx, true, func(st *fsm.State) {
+	msgs, ok := s.readMessagesPost(c, func(st *fsm.State) map[string]json.RawMessage {
 		if t, ok := st.Topic(owner, c.topic()); ok {
-			md = t.Metadata
+			return t.Metadata
 		}
+		return nil
+	}, func(limit, _ int64) *apiError {
+		return badAPI("Message collection size is too large. The max size for current topic is %d.", limit)
 	})
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	limit := int64(fsm.MaxMessagesPostSize)
-	tooLarge := badAPI("Message collection size is too large. Max size %d", fsm.MaxMessagesPostSize)
-	if q, ok := intValue(md[fsm.KeyMaxMessagesPostSize]); ok && q > 0 && truthy(md[fsm.KeyMaxMessagesPostSize]) {
-		limit = min(q, limit)
-		tooLarge = badAPI("Message collection size is too large. The max size for current topic is %d.", limit)
-	}
-	b, aerr := readBody(c, limit, tooLarge)
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	msgs, aerr := decodeMessagesPost(b, truthy(md[fsm.KeyDefaultMessageDelay]))
-	if aerr != nil {
-		s.fail(c, aerr)
+	if !ok {
 		return
 	}
 	cmd := &fsm.TopicMessagesPost{Project: owner, Topic: c.topic(), SenderProject: c.project,
@@ -81,81 +68,34 @@ func (s *server) postTopicMessages(c *call) {
 		s.fail(c, err)
 		return
 	}
-	hrefs := make([]string, len(res.IDs))
-	for i, id := range res.IDs {
-		hrefs[i] = topicMessageHref(c.topic(), id)
-	}
-	c.w.Header().Set("Location", topicMessagesHref(c.topic())+"?ids="+strings.Join(res.IDs, ","))
-	writeJSON(c.w, http.StatusCreated, map[string][]string{"resources": hrefs})
+	writePosted(c, res.IDs, topicMessagesHref(c.topic()))
 }
 
 // getTopicMessages: GET /v2/topics/{t}/messages, a page or, with ids, a
 // set (404 when none is found).
 func (s *server) getTopicMessages(c *call) {
 	p := params(c.r.URL.Query())
-	now := s.nowNano()
 	if ids := p.list("ids"); ids != nil {
-		if len(ids) > fsm.MaxMessagesPerPage {
-			s.fail(c, limitError(fsm.MaxMessagesPerPage))
-			return
-		}
-		var msgs []fsm.Message
-		if err := s.read(c, func(st *fsm.State) { msgs = st.GetTopicMessages(c.project, c.topic(), ids, now) }); err != nil {
-			s.fail(c, err)
-			return
-		}
-		if len(msgs) == 0 {
-			s.fail(c, notFound("No messages with IDs %s found in topic %s.", strings.Join(ids, ","), c.topic()))
-			return
-		}
-		writeJSON(c.w, http.StatusOK, map[string][]messageRepr{"messages": reprTopicMessages(c.topic(), msgs, now)})
+		s.writeMessagesByID(c, ids, "topic", c.topic(),
+			func(st *fsm.State, now int64) []fsm.Message {
+				return st.GetTopicMessages(c.project, c.topic(), ids, now)
+			},
+			topicRepr(c))
 		return
 	}
-	marker, _ := p.str("marker")
-	limit, hasLimit, aerr := p.int("limit")
+	mp, aerr := parseMessagePage(p)
 	if aerr != nil {
 		s.fail(c, aerr)
 		return
 	}
-	var flags [3]bool
-	var given [3]bool
-	names := [3]string{"echo", "include_claimed", "include_delayed"}
-	for i, n := range names {
-		if flags[i], given[i], aerr = p.bool(n); aerr != nil {
-			s.fail(c, aerr)
-			return
-		}
-	}
-	if !hasLimit {
-		limit = fsm.DefaultPageSize
-	} else if limit < 1 || limit > fsm.MaxMessagesPerPage {
-		s.fail(c, limitError(fsm.MaxMessagesPerPage))
-		return
-	}
+	now := s.nowNano()
 	var page []fsm.Message
 	var next string
-	if err := s.read(c, func(st *fsm.State) { page, next = st.ListTopicMessages(c.project, c.topic(), marker, limit, now) }); err != nil {
+	if err := s.read(c, func(st *fsm.State) { page, next = st.ListTopicMessages(c.project, c.topic(), mp.marker, mp.limit, now) }); err != nil {
 		s.fail(c, err)
 		return
 	}
-	body := struct {
-		Messages []messageRepr `json:"messages"`
-		Links    []link        `json:"links"`
-	}{Messages: reprTopicMessages(c.topic(), page, now), Links: []link{}}
-	if len(page) > 0 {
-		var kv [][2]string
-		if hasLimit {
-			kv = append(kv, [2]string{"limit", itoa(limit)})
-		}
-		for i, n := range names {
-			if given[i] {
-				kv = append(kv, [2]string{n, boolString(flags[i])})
-			}
-		}
-		kv = append(kv, [2]string{"marker", next})
-		body.Links = []link{{Rel: "next", Href: topicMessagesHref(c.topic()) + queryString(kv)}}
-	}
-	writeJSON(c.w, http.StatusOK, body)
+	writeMessagePage(c, &mp, topicMessagesHref(c.topic()), reprTopicMessages(c.topic(), page, now), next)
 }
 
 // deleteTopicMessages: DELETE /v2/topics/{t}/messages?ids=a,b (1..20
@@ -185,17 +125,9 @@ func (s *server) deleteTopicMessages(c *call) {
 
 // getTopicMessage: GET /v2/topics/{t}/messages/{id}, 404 when missing.
 func (s *server) getTopicMessage(c *call) {
-	id, now := c.vars["message_id"], s.nowNano()
-	var msgs []fsm.Message
-	if err := s.read(c, func(st *fsm.State) { msgs = st.GetTopicMessages(c.project, c.topic(), []string{id}, now) }); err != nil {
-		s.fail(c, err)
-		return
-	}
-	if len(msgs) == 0 {
-		s.fail(c, notFound("Message %s does not exist.", id))
-		return
-	}
-	writeJSON(c.w, http.StatusOK, reprTopicMessages(c.topic(), msgs[:1], now)[0])
+	s.writeMessage(c, func(st *fsm.State, id string, now int64) []fsm.Message {
+		return st.GetTopicMessages(c.project, c.topic(), []string{id}, now)
+	}, topicRepr(c))
 }
 
 // deleteTopicMessage: DELETE /v2/topics/{t}/messages/{id}, 204 always.

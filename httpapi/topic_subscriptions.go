@@ -87,64 +87,15 @@ func (s *server) foreignSubHandler(path, method string, shared handlerFunc) func
 
 // foreignSubscribe: POST /v2/topics/{t}/subscriptions?topic_project=<owner>.
 func (s *server) foreignSubscribe(c *call, owner string) {
-	body, aerr := s.readSubscriptionBody(c, true)
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	ttl := int64(fsm.DefaultSubscriptionTTL)
-	if body.TTL != nil {
-		ttl = *body.TTL
-	}
-	name := c.topic()
-	loc := topicSubs.collection(name) + queryString([][2]string{{"topic_project", owner}})
-	cmd := &fsm.SubscriptionCreate{Project: owner, SourceKind: fsm.SourceTopic, Source: name,
-		Subscriber: *body.Subscriber, TTL: ttl, Options: body.Options, Secret: newSubscriptionSecret(),
-		SubscriberProject: c.project, SubscriberUser: c.user()}
-	res, err := s.apply(c, fsm.CmdSubscriptionCreate, cmd)
-	if err != nil {
-		e := toAPIError(err)
-		if e.status == http.StatusConflict {
-			c.w.Header().Set("Location", loc)
-		}
-		s.fail(c, e)
-		return
-	}
-	c.w.Header().Set("Location", loc)
-	writeJSON(c.w, http.StatusCreated, map[string]string{"subscription_id": res.SubscriptionID})
+	s.subscribe(c, topicSubs, owner, crossProject{project: c.project, user: c.user(),
+		query: [][2]string{{"topic_project", owner}}})
 }
 
 // foreignListSubscriptions: GET /v2/topics/{t}/subscriptions?topic_project=<owner>:
 // the caller's project's subscriptions of the owner's topic.
 func (s *server) foreignListSubscriptions(c *call, owner string) {
-	p := params(c.r.URL.Query())
-	marker, _ := p.str("marker")
-	limit, hasLimit, aerr := p.int("limit")
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	if !hasLimit {
-		limit = fsm.DefaultPageSize
-	} else if limit < 1 || limit > fsm.MaxSubscriptionsPage {
-		s.fail(c, limitError(fsm.MaxSubscriptionsPage))
-		return
-	}
-	name, now := c.topic(), s.nowNano()
-	var page []fsm.SubscriptionInfo
-	if err := s.read(c, func(st *fsm.State) {
-		page = st.ListSubscriptionsBy(owner, fsm.SourceTopic, name, c.project, marker, limit, now)
-	}); err != nil {
-		s.fail(c, err)
-		return
-	}
-	body := subscriptionList{Subscriptions: make([]subscriptionRepr, 0, len(page)), Links: []link{}}
-	for _, si := range page {
-		body.Subscriptions = append(body.Subscriptions, reprSubscription(si, now))
-	}
-	if len(page) > 0 {
-		q := queryString([][2]string{{"topic_project", owner}, {"marker", page[len(page)-1].ID}, {"limit", itoa(limit)}})
-		body.Links = []link{{Rel: "next", Href: topicSubs.collection(name) + q}}
-	}
-	writeJSON(c.w, http.StatusOK, body)
+	s.listSubscriptionPage(c, topicSubs, [][2]string{{"topic_project", owner}},
+		func(st *fsm.State, name, marker string, limit int, now int64) []fsm.SubscriptionInfo {
+			return st.ListSubscriptionsBy(owner, fsm.SourceTopic, name, c.project, marker, limit, now)
+		})
 }

@@ -47,19 +47,10 @@ var topicAliases = func() map[string]string {
 // withTopicDefaults returns a copy of stored topic metadata with the three
 // reserved defaults merged in.
 func withTopicDefaults(md map[string]json.RawMessage) map[string]json.RawMessage {
-	out := make(map[string]json.RawMessage, len(md)+len(topicReservedDefaults))
-	for k, v := range md {
-		out[k] = v
-	}
-	for _, d := range topicReservedDefaults {
-		if !truthy(out[d.key]) {
-			out[d.key] = d.val
-		}
-	}
-	return out
+	return topicKind.withDefaults(md)
 }
 
-func topicHref(name string) string { return "/v2/topics/" + name }
+func topicHref(name string) string { return topicKind.href(name) }
 
 // topic is the {topic_name} route variable.
 func (c *call) topic() string { return c.vars["topic_name"] }
@@ -110,100 +101,33 @@ type topicList struct {
 // listTopics: GET /v2/topics (§1.6): like the queue list without
 // with_count (ignored when sent).
 func (s *server) listTopics(c *call) {
-	p := params(c.r.URL.Query())
-	marker, _ := p.str("marker")
-	limit, hasLimit, err := p.int("limit")
-	if err != nil {
-		s.fail(c, err)
+	lp, aerr := parseListParams(c, false)
+	if aerr != nil {
+		s.fail(c, aerr)
 		return
 	}
-	detailed, hasDetailed, err := p.bool("detailed")
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	name, hasName := p.str("name")
-	if !hasLimit {
-		limit = fsm.DefaultPageSize
-	} else if limit < 1 || limit > fsm.MaxQueuesPerPage {
-		s.fail(c, limitError(fsm.MaxQueuesPerPage))
-		return
-	}
-	filters := map[string]string{}
-	for k := range p {
-		switch k {
-		case "marker", "limit", "detailed", "name", "with_count":
-			continue
-		}
-		if v, ok := p.str(k); ok {
-			filters[k] = v
-		}
-	}
-	opts := fsm.QueueListOptions{Marker: marker, Limit: limit, Name: name, Filters: filters}
 	var page []fsm.TopicInfo
-	if e := s.read(c, func(st *fsm.State) { page = st.ListTopics(c.project, opts) }); e != nil {
+	if e := s.read(c, func(st *fsm.State) { page = st.ListTopics(c.project, lp.options()) }); e != nil {
 		s.fail(c, e)
 		return
 	}
 	body := topicList{Topics: make([]queueItem, 0, len(page)), Links: []link{}}
 	for _, t := range page {
-		item := queueItem{Name: t.Name, Href: topicHref(t.Name)}
-		if detailed {
-			item.Metadata = withTopicDefaults(t.Metadata)
-		}
-		body.Topics = append(body.Topics, item)
+		body.Topics = append(body.Topics, topicKind.item(t.Name, t.Metadata, lp.detailed))
 	}
 	if len(page) > 0 {
-		var kv [][2]string
-		if hasLimit {
-			kv = append(kv, [2]string{"limit", itoa(limit)})
-		}
-		if hasDetailed {
-			kv = append(kv, [2]string{"detailed", boolString(detailed)})
-		}
-		if hasName {
-			kv = append(kv, [2]string{"name", name})
-		}
-		kv = append(kv, [2]string{"marker", page[len(page)-1].Name})
-		body.Links = []link{{Rel: "next", Href: "/v2/topics" + queryString(kv)}}
+		lp.hasMarker = false // the topic next link always puts the marker last
+		body.Links = topicKind.nextLinks(&lp, page[len(page)-1].Name)
 	}
 	writeJSON(c.w, http.StatusOK, body)
-}
-
-func topicMetadataTooLarge(title string) *apiError {
-	return newError(http.StatusBadRequest, title, "Topic metadata is too large. Max size: 65536")
 }
 
 // createTopic: PUT /v2/topics/{t}: 201 new, 204 existing (metadata
 // ignored); reserved and ACL values are validated (400).
 func (s *server) createTopic(c *call) {
-	b, aerr := readBody(c, fsm.MaxQueueMetadata, topicMetadataTooLarge(titleInvalidAPI))
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	md, aerr := decodeQueueMetadata(b)
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	if md != nil {
-		if err := fsm.ValidateTopicMetadata(md); err != nil {
-			s.fail(c, err)
-			return
-		}
-	}
-	res, err := s.apply(c, fsm.CmdTopicCreate, &fsm.TopicCreate{Project: c.project, Topic: c.topic(), Metadata: md})
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.w.Header().Set("Location", topicHref(c.topic()))
-	if res.Created {
-		writeEmpty(c.w, http.StatusCreated)
-		return
-	}
-	writeEmpty(c.w, http.StatusNoContent)
+	s.createMeta(c, topicKind, c.topic(), fsm.CmdTopicCreate, func(md map[string]json.RawMessage) any {
+		return &fsm.TopicCreate{Project: c.project, Topic: c.topic(), Metadata: md}
+	})
 }
 
 // getTopic: GET /v2/topics/{t}: the metadata with the three reserved
@@ -233,40 +157,9 @@ func (s *server) getTopic(c *call) {
 // means the stored key _allowed_sending_projects, likewise for the other
 // ACL keys.
 func (s *server) patchTopic(c *call) {
-	if c.r.ContentLength > fsm.MaxQueueMetadata {
-		s.fail(c, topicMetadataTooLarge(titleInvalidBody))
-		return
-	}
-	if c.r.Header.Get("Content-Type") != patchMediaType {
-		s.fail(c, newError(http.StatusUnsupportedMediaType, titleMediaType,
-			"Accepted media type for PATCH: {'Accept-Patch': '"+patchMediaType+"'}."))
-		return
-	}
-	b, aerr := readBody(c, fsm.MaxQueueMetadata, topicMetadataTooLarge(titleInvalidBody))
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	ops, aerr := parseJSONPatch(b)
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	for i := range ops {
-		if k, ok := topicAliases[ops[i].Key]; ok {
-			ops[i].Key = k
-		}
-	}
-	res, err := s.apply(c, fsm.CmdTopicPatch, &fsm.TopicPatch{Project: c.project, Topic: c.topic(), Ops: ops})
-	if err != nil {
-		e := toAPIError(err)
-		if e.status == http.StatusBadRequest {
-			e = newError(http.StatusBadRequest, titleInvalidBody, e.desc)
-		}
-		s.fail(c, e)
-		return
-	}
-	writeJSON(c.w, http.StatusOK, withTopicDefaults(res.Metadata))
+	s.patchMeta(c, topicKind, fsm.CmdTopicPatch, func(ops []fsm.PatchOp) any {
+		return &fsm.TopicPatch{Project: c.project, Topic: c.topic(), Ops: ops}
+	})
 }
 
 // deleteTopic: DELETE /v2/topics/{t}, 204 even when missing. Messages go;
@@ -313,20 +206,7 @@ func (s *server) topicStats(c *call) {
 
 // purgeTopic: POST /v2/topics/{t}/purge, body as for queues (§1.2.7).
 func (s *server) purgeTopic(c *call) {
-	b, aerr := readBody(c, maxSmallBody, badAPI("Request body is too large. Max size: %d", maxSmallBody))
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	msgs, subs, aerr := decodePurgeBody(b)
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	cmd := &fsm.TopicPurge{Project: c.project, Topic: c.topic(), Messages: msgs, Subscriptions: subs}
-	if _, err := s.apply(c, fsm.CmdTopicPurge, cmd); err != nil {
-		s.fail(c, err)
-		return
-	}
-	writeEmpty(c.w, http.StatusNoContent)
+	s.applyPurge(c, fsm.CmdTopicPurge, func(msgs, subs bool) any {
+		return &fsm.TopicPurge{Project: c.project, Topic: c.topic(), Messages: msgs, Subscriptions: subs}
+	})
 }
