@@ -3,10 +3,12 @@
 // restarts) with concurrent clients, then checks the recorded history:
 // nothing acknowledged lost, exclusive claims, a linearizable queue
 // (porcupine) and at-least-once webhook delivery. It exits 1 on any
-// violation. With -measure it measures failover or availability instead.
+// violation. With -measure it measures failover, availability or webhook
+// re-ownership instead.
 //
 //	herald-chaos -duration 90s -seed 1
 //	herald-chaos -measure failover -trials 12 -node-args "-raft-heartbeat-timeout 200ms ..."
+//	herald-chaos -measure reown -trials 10
 package main
 
 import (
@@ -39,19 +41,31 @@ func run(args []string) int {
 	keep := fs.Bool("keep", false, "keep data dirs and node logs when a violation is found")
 	history := fs.String("history", "", "write the recorded history as JSON to this path")
 	html := fs.String("porcupine-html", "herald-chaos-lin.html", "write porcupine's visualization here on a linearizability violation")
-	measure := fs.String("measure", "", "measure instead of checking: failover | pause")
-	trials := fs.Int("trials", 12, "-measure failover: leader kills")
+	measure := fs.String("measure", "", "measure instead of checking: failover | pause | reown")
+	trials := fs.Int("trials", 12, "-measure failover: leader kills; -measure reown: owner kills")
 	pauseFor := fs.Duration("pause-for", 20*time.Second, "-measure pause: how long one follower stays stopped")
 	nodeArgs := fs.String("node-args", "", "extra flags for every node, space separated (e.g. raft timeouts)")
 	claimTTL := fs.Int("claim-ttl", 3600, "claim ttl in seconds; keep it longer than the run")
 	check := fs.String("check", "", "only check a history written by -history (checks a, b, c)")
-	netns := fs.Bool("netns", false, "network faults with namespaces (not implemented)")
+	netns := fs.Bool("netns", false, "run each node in its own network namespace (root; ip netns) with network faults "+
+		strings.Join(chaos.AllNetFaults, ",")+" (the default -faults then)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *netns {
-		fmt.Fprintln(os.Stderr, "herald-chaos: -netns is not implemented yet; process faults only")
-		return 2
+		if why := chaos.NetnsSupported(); why != "" {
+			fmt.Fprintln(os.Stderr, "herald-chaos: "+why+"; -netns not available here (process faults only without it)")
+			return 2
+		}
+		if *measure != "" || *check != "" {
+			fmt.Fprintln(os.Stderr, "herald-chaos: -netns works only with a chaos run, not with -measure or -check")
+			return 2
+		}
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "faults" })
+		if !set {
+			*faults = strings.Join(chaos.AllNetFaults, ",")
+		}
 	}
 	logf := func(format string, a ...any) {
 		fmt.Printf("%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, a...))
@@ -69,11 +83,24 @@ func run(args []string) int {
 	}
 	cfg := chaos.Config{Bin: abs, Nodes: *nodes, Duration: *duration, Seed: *seed, Clients: *clients,
 		Faults: kinds, Keep: *keep, HistoryPath: *history, HTMLPath: *html,
-		ExtraArgs: strings.Fields(*nodeArgs), ClaimTTL: *claimTTL, Logf: logf}
+		ExtraArgs: strings.Fields(*nodeArgs), ClaimTTL: *claimTTL, Logf: logf, Netns: *netns}
 
-	// SIGINT/SIGTERM cancel the run; Run kills every node it started.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// A first SIGINT/SIGTERM cancels the run; Run kills every node it
+	// started and (with -netns) removes its namespaces. A second one
+	// does that at once and exits.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() { // owner: run; lives until the process exits
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, "herald-chaos: second signal: killing nodes, removing namespaces, exiting")
+		chaos.AbortCleanup()
+		os.Exit(130)
+	}()
 
 	if *check != "" {
 		return checkFile(*check, *html)
@@ -90,6 +117,24 @@ func run(args []string) int {
 			*nodes, *nodeArgs, *trials, len(r.Times), r.Failed, r.Spurious,
 			r.Median().Round(time.Millisecond), r.Max().Round(time.Millisecond))
 		return 0
+	case "reown":
+		r, err := chaos.MeasureReown(ctx, cfg, *trials)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "herald-chaos:", err)
+			return 2
+		}
+		rm, rx := r.ReownStats()
+		dm, dx := r.DeliverStats()
+		leaders := 0
+		for _, w := range r.OwnerWas {
+			if w == "leader" {
+				leaders++
+			}
+		}
+		fmt.Printf("reown: nodes=%d node-args=%q trials=%d measured=%d failed=%d owner-was-leader=%d re-owned median=%v max=%v; post-after-kill delivered median=%v max=%v\n",
+			*nodes, *nodeArgs, *trials, len(r.Reown), r.Failed, leaders,
+			rm.Round(time.Millisecond), rx.Round(time.Millisecond), dm.Round(time.Millisecond), dx.Round(time.Millisecond))
+		return 0
 	case "pause":
 		ok, total, err := chaos.MeasurePause(ctx, cfg, *pauseFor)
 		if err != nil {
@@ -100,13 +145,13 @@ func run(args []string) int {
 			*nodes, *pauseFor, ok, total, float64(ok)/float64(max(total, 1)))
 		return 0
 	default:
-		fmt.Fprintln(os.Stderr, "herald-chaos: -measure must be failover or pause")
+		fmt.Fprintln(os.Stderr, "herald-chaos: -measure must be failover, pause or reown")
 		return 2
 	}
 
 	rep, err := chaos.Run(ctx, cfg)
 	if rep != nil {
-		printReport(cfg, rep)
+		printReport(cfg, rep, err)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "herald-chaos:", err)
@@ -118,7 +163,7 @@ func run(args []string) int {
 	return 0
 }
 
-func printReport(cfg chaos.Config, r *chaos.Report) {
+func printReport(cfg chaos.Config, r *chaos.Report, runErr error) {
 	fmt.Printf("\n=== herald-chaos summary (nodes=%d duration=%v seed=%d clients=%d faults=%s) ===\n",
 		cfg.Nodes, cfg.Duration, cfg.Seed, cfg.Clients, strings.Join(cfg.Faults, ","))
 	fmt.Printf("operations: %d (ok %d, failed %d, unknown outcome %d); faults injected: %d\n",
@@ -135,13 +180,18 @@ func printReport(cfg chaos.Config, r *chaos.Report) {
 	} else if r.PushNote != "" {
 		fmt.Println("(d) " + r.PushNote)
 	}
+	if r.NetNote != "" {
+		fmt.Println("note: " + r.NetNote)
+	}
 	for _, n := range r.Check.Notes {
 		fmt.Println("note: " + n)
 	}
 	for _, v := range r.Violations {
 		fmt.Println(v.String())
 	}
-	if len(r.Violations) == 0 {
+	if runErr != nil {
+		fmt.Printf("result: aborted (%v), %d violations so far\n", runErr, len(r.Violations))
+	} else if len(r.Violations) == 0 {
 		fmt.Println("result: no violations")
 	} else {
 		fmt.Printf("result: %d violations\n", len(r.Violations))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,7 @@ type faulter struct {
 	rng    *rand.Rand
 	kinds  []string
 	logf   func(string, ...any)
+	net    *Netns // -netns only
 	count  int
 	errors []string // recovery failures (liveness violations)
 }
@@ -55,6 +57,11 @@ func (f *faulter) restart(n *Node) error {
 
 // heal resumes and restarts every node and waits for a healthy cluster.
 func (f *faulter) heal(timeout time.Duration) error {
+	if f.net != nil {
+		if err := f.net.Heal(); err != nil {
+			return err
+		}
+	}
 	for _, n := range f.c.Nodes {
 		if n.Paused() {
 			_ = n.Resume()
@@ -155,8 +162,85 @@ func (f *faulter) inject(ctx context.Context, kind string) error {
 				return err
 			}
 		}
+	case FaultPartition, FaultIsolate, FaultHalves, FaultNetem:
+		return f.injectNet(ctx, kind)
 	default:
 		return fmt.Errorf("unknown fault kind %q", kind)
 	}
 	return nil
+}
+
+// injectNet applies one network fault for 2-8 s; loop heals it after.
+func (f *faulter) injectNet(ctx context.Context, kind string) error {
+	if f.net == nil {
+		return fmt.Errorf("%s needs -netns", kind)
+	}
+	nodes := f.c.Nodes
+	perm := f.rng.Perm(len(nodes))
+	var side []int // the group cut off from the others
+	switch kind {
+	case FaultPartition:
+		side = perm[:(len(nodes)-1)/2]
+	case FaultHalves:
+		side = perm[:1+f.rng.Intn(len(nodes)-1)]
+	case FaultIsolate:
+		l := f.c.Leader(context.Background())
+		if l == nil {
+			return fmt.Errorf("no leader known")
+		}
+		for i, n := range nodes {
+			if n == l {
+				side = []int{i}
+			}
+		}
+	case FaultNetem:
+		if !f.net.NetemOK {
+			f.note("netem: skipped (no sch_netem in this kernel)")
+			return nil
+		}
+		i := perm[0]
+		f.note("netem delay 50ms loss 5%% on %s's link", nodes[i].ID)
+		if err := f.net.Netem(i); err != nil {
+			return err
+		}
+		f.sleep(ctx, 2*time.Second, 8*time.Second)
+		f.note("netem removed from %s", nodes[i].ID)
+		return nil
+	}
+	in := map[int]bool{}
+	var names, others []string
+	for _, i := range side {
+		in[i] = true
+		names = append(names, nodes[i].ID)
+	}
+	for i, n := range nodes {
+		if !in[i] {
+			others = append(others, n.ID)
+		}
+	}
+	f.note("%s: cut %v off %v", kind, names, others)
+	for i := range nodes {
+		for j := range nodes {
+			if in[i] && !in[j] {
+				if err := f.net.Block(i, j); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	f.sleep(ctx, 2*time.Second, 8*time.Second)
+	// What each side believes just before the heal (evidence the cut bit).
+	var views []string
+	for _, n := range nodes {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := f.c.Status(sctx, n)
+		cancel()
+		if err != nil {
+			views = append(views, n.ID+":?")
+			continue
+		}
+		views = append(views, fmt.Sprintf("%s:%s/leader=%s/term=%d", n.ID, st.State, st.LeaderID, st.Term))
+	}
+	f.note("%s healed (before heal: %s)", kind, strings.Join(views, " "))
+	return f.net.Heal()
 }

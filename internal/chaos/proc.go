@@ -27,6 +27,8 @@ type Node struct {
 	HTTP   string // host:port
 	Raft   string
 	Gossip string
+	Host   string   // bind address; "" = 127.0.0.1
+	Wrap   []string // command prefix, e.g. ip netns exec NS (-netns)
 
 	c *Cluster
 
@@ -92,7 +94,11 @@ func (n *Node) args() []string {
 			join = append(join, o.Gossip)
 		}
 	}
-	httpA, raftA, gossipA := "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	host := n.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	httpA, raftA, gossipA := host+":0", host+":0", host+":0"
 	if n.HTTP != "" {
 		httpA, raftA, gossipA = n.HTTP, n.Raft, n.Gossip
 	}
@@ -124,7 +130,10 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(n.c.Bin, n.args()...)
+	argv := append(append(append([]string(nil), n.Wrap...), n.c.Bin), n.args()...)
+	// With Wrap "ip netns exec NS", ip execs herald in place: the PID is
+	// herald's own.
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group: a Ctrl-C on the terminal reaches only the runner,
 	// which then stops the nodes itself.

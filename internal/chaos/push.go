@@ -18,17 +18,21 @@ type Sink struct {
 	srv *http.Server
 	wg  sync.WaitGroup
 
-	mu   sync.Mutex
-	seen map[string]int // message id -> deliveries
+	mu    sync.Mutex
+	seen  map[string]int       // message id -> deliveries
+	first map[string]time.Time // message id -> time of the first delivery
 }
 
 // NewSink listens on 127.0.0.1:0 and serves until Close.
-func NewSink() (*Sink, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func NewSink() (*Sink, error) { return NewSinkAt("127.0.0.1:0") }
+
+// NewSinkAt listens on addr and serves until Close.
+func NewSinkAt(addr string) (*Sink, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink{ln: ln, seen: map[string]int{}}
+	s := &Sink{ln: ln, seen: map[string]int{}, first: map[string]time.Time{}}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.handle), ReadHeaderTimeout: 5 * time.Second}
 	s.wg.Add(1)
 	go func() { // owner: Sink; ends in Close
@@ -42,6 +46,9 @@ func (s *Sink) handle(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
 	if id := r.Header.Get("X-Herald-Message-Id"); id != "" {
 		s.mu.Lock()
+		if s.seen[id] == 0 {
+			s.first[id] = time.Now()
+		}
 		s.seen[id]++
 		s.mu.Unlock()
 	}
@@ -62,6 +69,14 @@ func (s *Sink) Missing(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// FirstSeen returns when id was first delivered, and whether it was.
+func (s *Sink) FirstSeen(id string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.first[id]
+	return t, ok
 }
 
 // Deliveries returns total deliveries and distinct ids received.

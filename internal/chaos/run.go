@@ -26,6 +26,7 @@ type Config struct {
 	ExtraArgs   []string // passed to every node
 	ClaimTTL    int      // seconds; large relative to the run
 	LinTimeout  time.Duration
+	Netns       bool // run each node in its own network namespace; enables AllNetFaults
 	Logf        func(format string, args ...any)
 }
 
@@ -41,6 +42,7 @@ type Report struct {
 	Lin        LinearizableResult
 	PushTested bool
 	PushNote   string
+	NetNote    string // -netns: fault kinds that could not run here
 	Violations []Violation
 }
 
@@ -65,8 +67,14 @@ func (c *Config) validate() error {
 		for _, a := range AllFaults {
 			ok = ok || a == k
 		}
+		for _, a := range AllNetFaults {
+			if a == k && !c.Netns {
+				return fmt.Errorf("fault kind %q needs -netns", k)
+			}
+			ok = ok || a == k
+		}
 		if !ok {
-			return fmt.Errorf("unknown fault kind %q (known: %v)", k, AllFaults)
+			return fmt.Errorf("unknown fault kind %q (known: %v, with -netns %v)", k, AllFaults, AllNetFaults)
 		}
 	}
 	if _, err := os.Stat(c.Bin); err != nil {
@@ -91,18 +99,48 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	rep.Root = root
 	h := NewHistory()
 
+	var netns *Netns
+	if cfg.Netns {
+		if netns, err = NewNetns(cfg.Nodes, logf); err != nil {
+			os.RemoveAll(root)
+			return nil, err
+		}
+		// Runs last: after the cluster's own cleanup below, and also kills
+		// the nodes itself if that did not happen.
+		defer netns.Cleanup()
+	}
 	var sink *Sink
 	extra := append([]string(nil), cfg.ExtraArgs...)
 	if ok, _ := SupportsPush(cfg.Bin); ok {
-		if sink, err = NewSink(); err != nil {
+		sinkAddr, cidr := "127.0.0.1:0", "127.0.0.0/8"
+		if netns != nil {
+			sinkAddr, cidr = HostIP()+":0", NetCIDR()
+		}
+		if sink, err = NewSinkAt(sinkAddr); err != nil {
 			return nil, err
 		}
 		defer sink.Close()
-		extra = append(extra, "-subscriber-allow-cidrs", "127.0.0.0/8")
+		extra = append(extra, "-subscriber-allow-cidrs", cidr)
 	} else {
 		rep.PushNote = "binary has no -subscriber-allow-cidrs: push check (d) skipped"
 	}
 	c := NewCluster(cfg.Bin, root, cfg.Nodes, extra, logf)
+	if netns != nil {
+		netns.Attach(c)
+		if !netns.NetemOK {
+			var kinds []string
+			for _, k := range cfg.Faults {
+				if k != FaultNetem {
+					kinds = append(kinds, k)
+				}
+			}
+			if len(kinds) < len(cfg.Faults) {
+				rep.NetNote = "netem fault skipped: this kernel has no sch_netem (tc: qdisc kind unknown)"
+				logf("%s", rep.NetNote)
+			}
+			cfg.Faults = kinds
+		}
+	}
 	defer func() {
 		c.Cleanup()
 		if len(rep.Violations) > 0 && cfg.Keep || err != nil && cfg.Keep {
@@ -145,7 +183,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			w.run(wctx)
 		}()
 	}
-	f := &faulter{c: c, h: h, rng: rand.New(rand.NewSource(rng.Int63())), kinds: cfg.Faults, logf: logf}
+	f := &faulter{c: c, h: h, rng: rand.New(rand.NewSource(rng.Int63())), kinds: cfg.Faults, logf: logf, net: netns}
 	if len(cfg.Faults) > 0 {
 		wg.Add(1)
 		go func() { // owner: Run; ends with wctx or after 10000 faults
