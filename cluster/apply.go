@@ -65,39 +65,39 @@ func (c *Cluster) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, err
 	return res, res.Err()
 }
 
-// applyLocal stamps and proposes cmd on this node, which must be the
-// leader with its term established. The returned error is raft's (or
-// ErrClosed), never the command's own result error.
+// applyLocal queues cmd for the group committer on this node, which must
+// be the leader with its term established, and waits for its result. The
+// returned error is raft's (or ErrClosed, or the context's), never the
+// command's own result error. A command whose caller's ctx ends while it
+// is still queued is never proposed; once proposed, the caller just stops
+// waiting (the outcome is unknown, and a retry with the same RequestID is
+// deduplicated).
 func (c *Cluster) applyLocal(ctx context.Context, rt *running, cmd *fsm.Command) (*fsm.Result, error) {
 	if err := c.waitLeaderReady(ctx, rt); err != nil {
 		return nil, err
 	}
-	c.stampMu.Lock()
-	now := max(time.Now().UnixNano(), c.lastStamp+1, c.sm.LastNow()+1)
-	c.lastStamp = now
-	stamped := *cmd
-	stamped.Now = now
-	b, err := stamped.Encode()
-	if err != nil {
-		c.stampMu.Unlock()
-		return nil, fmt.Errorf("encode command: %w", err)
+	p := &pending{cmd: cmd, done: make(chan outcome, 1)}
+	select {
+	case c.applyQ <- p:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.shutdownCh:
+		return nil, ErrClosed
 	}
-	f := rt.raft.Apply(b, c.cfg.ApplyTimeout)
-	c.stampMu.Unlock()
-
-	// The future resolves when the entry is applied, when leadership is
-	// lost (outcome unknown) or when raft shuts down.
-	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrRaftShutdown) {
-			return nil, ErrClosed
+	select {
+	case o := <-p.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		p.state.CompareAndSwap(pendingQueued, pendingAbandoned)
+		select {
+		case o := <-p.done: // delivered meanwhile
+			return o.res, o.err
+		default:
 		}
-		return nil, err
+		return nil, ctx.Err()
+	case <-c.shutdownCh:
+		return nil, ErrClosed
 	}
-	res, ok := f.Response().(*fsm.Result)
-	if !ok || res == nil {
-		return nil, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
-	}
-	return res, nil
 }
 
 // waitLeaderReady waits until this node leads with its term's barrier

@@ -73,7 +73,11 @@ type Cluster struct {
 	mu      sync.Mutex             // guards members
 	members map[string]*memberInfo // gossip view by node id, including failed and left nodes
 
-	// stampMu guards lastStamp, and is held from stamping a command's Now
+	// applyQ is the group commit queue: applyLocal enqueues, the committer
+	// (groupcommit.go) drains it into raft entries.
+	applyQ chan *pending
+
+	// stampMu guards lastStamp, and is held from stamping an entry's Now
 	// until raft has queued it, so that log order matches Now order.
 	stampMu   sync.Mutex
 	lastStamp int64
@@ -104,6 +108,7 @@ func New(cfg Config) (*Cluster, error) {
 		ctx:          ctx,
 		cancel:       cancel,
 		members:      map[string]*memberInfo{},
+		applyQ:       make(chan *pending, applyQueueSize),
 	}
 	c.adapter = newFSMAdapter(c.sm)
 	c.httpTr = &http.Transport{
@@ -168,7 +173,11 @@ func (c *Cluster) start() (*running, error) {
 	rt.raft.RegisterObserver(rt.observer)
 
 	join := c.joinTargets(rt.ml)
-	c.wg.Add(3)
+	flights := make(chan flight, maxInFlight)
+	slots := make(chan struct{}, maxInFlight)
+	c.wg.Add(5)
+	go c.committer(rt, flights, slots)
+	go c.resolver(flights, slots)
 	go c.observeLoop(obsCh)
 	go c.monitorLeadership(rt)
 	go c.gossipLoop(rt)
