@@ -127,8 +127,12 @@ func TestDispatchIsolatedOwnerIsFenced(t *testing.T) {
 		t.Fatalf("ack from the isolated old owner: got %v, want CodeForbidden", err)
 	}
 	c.Heal()
-	// Back in the cluster, the old owner stops its worker (ownership moved).
-	Poll(t, 15*time.Second, "old owner runs no worker for the subscription", func() bool {
+	// Back in the cluster, the old owner stops its worker (ownership moved)
+	// once it has caught up with the log. Raft's replication to a follower
+	// that failed during the partition backs off exponentially, up to about
+	// 10 s (hashicorp/raft: 10 ms * 2^10), before the first retry after
+	// the heal, so allow for that plus a loaded machine.
+	Poll(t, 45*time.Second, "old owner runs no worker for the subscription", func() bool {
 		nd := victim.Node()
 		for _, ss := range nd.Dispatcher().Status().Subscriptions {
 			if ss.ID == id {
