@@ -25,8 +25,9 @@ tools: ## build bin/herald-chaos and bin/herald-bench
 run: build ## run one node on 127.0.0.1:8888 with data in ./herald-data
 	./$(BIN) serve
 
-test: build ## the whole default suite: Go tests (unit, in-process cluster) and real processes driven by python3-zaqarclient
+test: build tools ## the whole default suite: Go tests, a 90 s chaos run of real nodes, and real nodes driven by python3-zaqarclient
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	bin/herald-chaos -bin $(BIN) -duration 90s -seed 1
 	scripts/e2e/run.sh
 
 test-go: ## Go tests only
