@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 )
@@ -116,30 +115,7 @@ func (c *Client) PatchQueue(ctx context.Context, name string, ops []PatchOp) (ma
 
 // ListQueues lists one page of queues (GET /v2/queues).
 func (c *Client) ListQueues(ctx context.Context, opts ListQueuesOptions) (*QueuePage, error) {
-	var q query
-	if opts.Marker != "" {
-		q.set("marker", opts.Marker)
-	}
-	if opts.Limit != 0 {
-		q.setInt("limit", opts.Limit)
-	}
-	if opts.Detailed {
-		q.setBool("detailed", true)
-	}
-	if opts.Name != "" {
-		q.set("name", opts.Name)
-	}
-	if opts.WithCount {
-		q.setBool("with_count", true)
-	}
-	keys := make([]string, 0, len(opts.Filters))
-	for k := range opts.Filters {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		q.set(k, opts.Filters[k])
-	}
+	q := listQuery(opts.Marker, opts.Limit, opts.Detailed, opts.Name, opts.WithCount, opts.Filters)
 	resp, err := c.do(ctx, &request{method: http.MethodGet, path: "/v2/queues", query: q})
 	if err != nil {
 		return nil, err
@@ -182,17 +158,7 @@ type MessageStat struct {
 
 // QueueStats returns a queue's message counts.
 func (c *Client) QueueStats(ctx context.Context, name string) (*QueueStats, error) {
-	resp, err := c.do(ctx, &request{method: http.MethodGet, path: queuePath(name) + "/stats"})
-	if err != nil {
-		return nil, err
-	}
-	var doc struct {
-		Messages QueueStats `json:"messages"`
-	}
-	if err := resp.decode(&doc); err != nil {
-		return nil, err
-	}
-	return &doc.Messages, nil
+	return c.statsAt(ctx, queuePath(name)+"/stats")
 }
 
 // PurgeQueue deletes a queue's resources (POST /v2/queues/{q}/purge).

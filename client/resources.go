@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
 )
 
 // Path-generic helpers shared by the queue and topic methods: the same
@@ -183,4 +184,49 @@ func (c *Client) createSubscriptionAt(ctx context.Context, path string, q query,
 		return "", fmt.Errorf("client: create subscription: no subscription_id in the answer (status %d)", resp.status)
 	}
 	return out.ID, nil
+}
+
+// statsAt GETs a stats path and returns its "messages" counts.
+func (c *Client) statsAt(ctx context.Context, path string) (*QueueStats, error) {
+	resp, err := c.do(ctx, &request{method: http.MethodGet, path: path})
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Messages QueueStats `json:"messages"`
+	}
+	if err := resp.decode(&doc); err != nil {
+		return nil, err
+	}
+	return &doc.Messages, nil
+}
+
+// listQuery builds the query of a queue or topic listing: the given
+// parameters, then the metadata filters sorted by key.
+func listQuery(marker string, limit int, detailed bool, name string, withCount bool, filters map[string]string) query {
+	var q query
+	if marker != "" {
+		q.set("marker", marker)
+	}
+	if limit != 0 {
+		q.setInt("limit", limit)
+	}
+	if detailed {
+		q.setBool("detailed", true)
+	}
+	if name != "" {
+		q.set("name", name)
+	}
+	if withCount {
+		q.setBool("with_count", true)
+	}
+	keys := make([]string, 0, len(filters))
+	for k := range filters {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		q.set(k, filters[k])
+	}
+	return q
 }

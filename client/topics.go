@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"sort"
 )
 
 // Topics (docs/TOPICS.md): /v2/topics/{t} and its stats, purge, messages and
@@ -89,27 +88,7 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 
 // ListTopics lists one page of topics (GET /v2/topics).
 func (c *Client) ListTopics(ctx context.Context, opts ListTopicsOptions) (*TopicPage, error) {
-	var q query
-	if opts.Marker != "" {
-		q.set("marker", opts.Marker)
-	}
-	if opts.Limit != 0 {
-		q.setInt("limit", opts.Limit)
-	}
-	if opts.Detailed {
-		q.setBool("detailed", true)
-	}
-	if opts.Name != "" {
-		q.set("name", opts.Name)
-	}
-	keys := make([]string, 0, len(opts.Filters))
-	for k := range opts.Filters {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		q.set(k, opts.Filters[k])
-	}
+	q := listQuery(opts.Marker, opts.Limit, opts.Detailed, opts.Name, false, opts.Filters)
 	topics, next, err := listAt[Topic](ctx, c, "/v2/topics", q, "topics")
 	if err != nil {
 		return nil, err
@@ -121,17 +100,7 @@ func (c *Client) ListTopics(ctx context.Context, opts ListTopicsOptions) (*Topic
 // acknowledged by every subscription). Only Total (and Oldest, Newest) are
 // filled; Claimed and Free stay 0.
 func (c *Client) TopicStats(ctx context.Context, name string) (*QueueStats, error) {
-	resp, err := c.do(ctx, &request{method: http.MethodGet, path: topicPath(name) + "/stats"})
-	if err != nil {
-		return nil, err
-	}
-	var doc struct {
-		Messages QueueStats `json:"messages"`
-	}
-	if err := resp.decode(&doc); err != nil {
-		return nil, err
-	}
-	return &doc.Messages, nil
+	return c.statsAt(ctx, topicPath(name)+"/stats")
 }
 
 // PurgeTopic deletes a topic's "messages" and/or "subscriptions"; with no
