@@ -19,6 +19,7 @@ import (
 
 	"github.com/herald-mq/herald/fsm"
 	"github.com/herald-mq/herald/internal/faultnet"
+	"github.com/herald-mq/herald/internal/testpoll"
 )
 
 const testSecret = "test-secret"
@@ -260,20 +261,8 @@ func voters(t testing.TB, c *Cluster) []string {
 	return ids
 }
 
-// poll calls cond until it is true or timeout passes; the sleep between
-// calls is a polling interval, not synchronisation.
-func poll(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	wait := 5 * time.Millisecond
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(wait)
-		wait = min(2*wait, 100*time.Millisecond)
-	}
-}
+// poll waits for cond with a deadline (see testpoll.Poll).
+var poll = testpoll.Poll
 
 func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

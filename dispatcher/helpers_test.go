@@ -15,6 +15,7 @@ import (
 	"github.com/herald-mq/herald/dispatcher/notify"
 	"github.com/herald-mq/herald/fsm"
 	"github.com/herald-mq/herald/internal/clock"
+	"github.com/herald-mq/herald/internal/testpoll"
 )
 
 // memBackend is an in-process FSM applied at increasing indexes, stamped
@@ -223,14 +224,5 @@ func newDispatcher(t *testing.T, b *memBackend, id string, m Members, clk clock.
 	return d
 }
 
-// poll waits for cond with a deadline (polling, not synchronisation).
-func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// poll waits for cond with a deadline (see testpoll.Poll).
+var poll = testpoll.Poll

@@ -10,6 +10,20 @@ func claimHref(queue, id string) string { return queueHref(queue) + "/claims/" +
 
 var claimBodyTooLarge = badBody("Request body is too large. Max size: %d", maxSmallBody)
 
+// readClaimBody reads and decodes a claim body (required for PATCH) and
+// range-checks its ttl, the first check of both claim POST and PATCH.
+func readClaimBody(c *call, required bool) (claimBody, *apiError) {
+	b, aerr := readBody(c, maxSmallBody, claimBodyTooLarge)
+	if aerr != nil {
+		return claimBody{}, aerr
+	}
+	body, aerr := decodeClaimBody(b, required)
+	if aerr != nil {
+		return claimBody{}, aerr
+	}
+	return body, validateClaimTTL(body.TTL)
+}
+
 // postClaim: POST /v2/queues/{q}/claims[?limit=N] (§1.4.1).
 func (s *server) postClaim(c *call) {
 	limit, hasLimit, aerr := params(c.r.URL.Query()).int("limit")
@@ -17,18 +31,9 @@ func (s *server) postClaim(c *call) {
 		s.fail(c, aerr)
 		return
 	}
-	b, aerr := readBody(c, maxSmallBody, claimBodyTooLarge)
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	body, aerr := decodeClaimBody(b, false)
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
 	// Zaqar's order: ttl, then limit, then grace.
-	if aerr := validateClaimTTL(body.TTL); aerr != nil {
+	body, aerr := readClaimBody(c, false)
+	if aerr != nil {
 		s.fail(c, aerr)
 		return
 	}
@@ -87,17 +92,8 @@ func (s *server) getClaim(c *call) {
 // patchClaim: PATCH /v2/queues/{q}/claims/{cid} (§1.4.3). Only ttl is
 // range-checked, as in Zaqar.
 func (s *server) patchClaim(c *call) {
-	b, aerr := readBody(c, maxSmallBody, claimBodyTooLarge)
+	body, aerr := readClaimBody(c, true)
 	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	body, aerr := decodeClaimBody(b, true)
-	if aerr != nil {
-		s.fail(c, aerr)
-		return
-	}
-	if aerr := validateClaimTTL(body.TTL); aerr != nil {
 		s.fail(c, aerr)
 		return
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/herald-mq/herald/client"
 	"github.com/herald-mq/herald/internal/faultnet"
+	"github.com/herald-mq/herald/internal/testpoll"
 	"github.com/herald-mq/herald/node"
 )
 
@@ -360,18 +361,6 @@ func (c *Cluster) Ctx(d time.Duration) context.Context {
 }
 
 // Poll calls cond until it returns true or timeout passes, then fails the
-// test naming what it waited for.
-func Poll(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	wait := 5 * time.Millisecond
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(wait) // polling interval, not synchronisation
-		if wait < 100*time.Millisecond {
-			wait *= 2
-		}
-	}
-}
+// test naming what it waited for (polling, never sleeping as
+// synchronisation).
+var Poll = testpoll.Poll
