@@ -55,7 +55,7 @@ func (c *Cluster) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, err
 				return attemptFinal, err
 			}
 		}
-		r, err := c.forwardApply(ctx, l.httpAddr, body)
+		r, err := c.forwardQueued(ctx, l, body)
 		res = r
 		return classifyRemote(err), err
 	})
@@ -76,14 +76,28 @@ func (c *Cluster) applyLocal(ctx context.Context, rt *running, cmd *fsm.Command)
 	if err := c.waitLeaderReady(ctx, rt); err != nil {
 		return nil, err
 	}
+	p, err := c.enqueue(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return c.await(ctx, p)
+}
+
+// enqueue puts cmd into the group commit queue.
+func (c *Cluster) enqueue(ctx context.Context, cmd *fsm.Command) (*pending, error) {
 	p := &pending{cmd: cmd, done: make(chan outcome, 1)}
 	select {
 	case c.applyQ <- p:
+		return p, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-c.shutdownCh:
 		return nil, ErrClosed
 	}
+}
+
+// await waits for a queued command's outcome (see applyLocal).
+func (c *Cluster) await(ctx context.Context, p *pending) (*fsm.Result, error) {
 	select {
 	case o := <-p.done:
 		return o.res, o.err

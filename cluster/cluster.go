@@ -76,6 +76,16 @@ type Cluster struct {
 	// applyQ is the group commit queue: applyLocal enqueues, the committer
 	// (groupcommit.go) drains it into raft entries.
 	applyQ chan *pending
+	// fwdQ is the forwarding queue of a follower: forwardQueued enqueues,
+	// the forwarder (batching.go) sends batches to the leader.
+	fwdQ chan *fwdReq
+	// reads coalesces read-index requests into rounds (batching.go).
+	reads *readBatcher
+	// coalesce counts forwarding batches and read-index rounds.
+	coalesce coalesceStats
+	// leaderCalls are forward batches and read rounds in flight to a
+	// leader, cancelled when another leader is observed (batching.go).
+	leaderCalls leaderCalls
 
 	// stampMu guards lastStamp, and is held from stamping an entry's Now
 	// until raft has queued it, so that log order matches Now order.
@@ -109,6 +119,8 @@ func New(cfg Config) (*Cluster, error) {
 		cancel:       cancel,
 		members:      map[string]*memberInfo{},
 		applyQ:       make(chan *pending, applyQueueSize),
+		fwdQ:         make(chan *fwdReq, fwdQueueSize),
+		reads:        newReadBatcher(),
 	}
 	c.adapter = newFSMAdapter(c.sm)
 	c.httpTr = &http.Transport{
@@ -175,8 +187,10 @@ func (c *Cluster) start() (*running, error) {
 	join := c.joinTargets(rt.ml)
 	flights := make(chan flight, maxInFlight)
 	slots := make(chan struct{}, maxInFlight)
-	c.wg.Add(5)
+	c.wg.Add(7)
 	go c.committer(rt, flights, slots)
+	go c.forwarder()
+	go c.readLoop()
 	go c.resolver(flights, slots)
 	go c.observeLoop(obsCh)
 	go c.monitorLeadership(rt)
@@ -213,6 +227,7 @@ func (c *Cluster) observeLoop(ch <-chan raft.Observation) {
 		case o := <-ch:
 			if lo, ok := o.Data.(raft.LeaderObservation); ok {
 				c.log.Info("leader changed", "leader", string(lo.LeaderID), "leader_addr", string(lo.LeaderAddr))
+				c.leaderObserved(string(lo.LeaderID))
 			}
 			c.changes.broadcast()
 			kick(c.memberCh) // gossipLoop notices new raft state

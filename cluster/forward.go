@@ -22,6 +22,11 @@ const (
 	// PathApply takes a msgpack fsm.Command (Now unset) and answers with a
 	// wireReply carrying the fsm.Result.
 	PathApply = "/internal/v1/apply"
+	// PathApplyBatch takes a msgpack array of encoded fsm.Commands (Now
+	// unset) and answers with a wireBatchReply: one wireReply per command,
+	// in order. A follower sends the commands its clients write
+	// concurrently in one call (batching.go).
+	PathApplyBatch = "/internal/v1/apply-batch"
 	// PathReadIndex takes an empty body and answers with a wireReply
 	// carrying the leader's read index.
 	PathReadIndex = "/internal/v1/readindex"
@@ -61,6 +66,15 @@ type wireReply struct {
 	Msg    string      `msgpack:"m,omitempty"`
 	Result *fsm.Result `msgpack:"r,omitempty"`
 	Index  uint64      `msgpack:"i,omitempty"`
+}
+
+// wireBatchReply is the msgpack body of a PathApplyBatch reply: Code and
+// Msg for the call as a whole (authentication, an undecodable body, no
+// leadership), else one reply per command.
+type wireBatchReply struct {
+	Code    wireCode    `msgpack:"c,omitempty"`
+	Msg     string      `msgpack:"m,omitempty"`
+	Replies []wireReply `msgpack:"r,omitempty"`
 }
 
 // remoteError is a typed error reply from a peer.
@@ -139,11 +153,12 @@ func (c *Cluster) verify(path string, body []byte, got string) bool {
 	return hmac.Equal([]byte(want), []byte(got))
 }
 
-// call POSTs body to a peer's internal endpoint and decodes its reply.
-func (c *Cluster) call(ctx context.Context, httpAddr, path string, body []byte) (*wireReply, error) {
+// post POSTs body to a peer's internal endpoint and returns the status
+// and the reply body.
+func (c *Cluster) post(ctx context.Context, httpAddr, path string, body []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+httpAddr+path, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set(HeaderNode, c.cfg.NodeID)
@@ -152,19 +167,47 @@ func (c *Cluster) call(ctx context.Context, httpAddr, path string, body []byte) 
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusForbidden {
-		return nil, ErrForbidden
+		return resp.StatusCode, nil, ErrForbidden
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBody))
+	if err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, b, nil
+}
+
+// call POSTs body to a peer's internal endpoint and decodes its reply.
+func (c *Cluster) call(ctx context.Context, httpAddr, path string, body []byte) (*wireReply, error) {
+	status, b, err := c.post(ctx, httpAddr, path, body)
 	if err != nil {
 		return nil, err
 	}
 	var rep wireReply
 	if err := msgpack.Unmarshal(b, &rep); err != nil {
-		return nil, &remoteError{code: wireInternal, msg: fmt.Sprintf("HTTP %d with an undecodable body", resp.StatusCode)}
+		return nil, &remoteError{code: wireInternal, msg: fmt.Sprintf("HTTP %d with an undecodable body", status)}
+	}
+	if rep.Code != wireOK {
+		return nil, &remoteError{code: rep.Code, msg: rep.Msg}
+	}
+	return &rep, nil
+}
+
+// callBatch POSTs an encoded batch to the leader's PathApplyBatch.
+func (c *Cluster) callBatch(ctx context.Context, httpAddr string, body []byte) (*wireBatchReply, error) {
+	status, b, err := c.post(ctx, httpAddr, PathApplyBatch, body)
+	if err != nil {
+		return nil, err
+	}
+	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
+		return nil, errNoBatchEndpoint
+	}
+	var rep wireBatchReply
+	if err := msgpack.Unmarshal(b, &rep); err != nil {
+		return nil, &remoteError{code: wireInternal, msg: fmt.Sprintf("HTTP %d with an undecodable body", status)}
 	}
 	if rep.Code != wireOK {
 		return nil, &remoteError{code: rep.Code, msg: rep.Msg}
@@ -193,13 +236,15 @@ func (c *Cluster) forwardReadIndex(ctx context.Context, httpAddr string) (uint64
 	return rep.Index, nil
 }
 
-// Handler serves the internal endpoints (PathApply, PathReadIndex) under
+// Handler serves the internal endpoints (PathApply, PathApplyBatch,
+// PathReadIndex) under
 // /internal/; node mounts it beside the public API. Requests must carry a
 // valid HeaderAuth when Config.Secret is set (403 otherwise). The receiver
 // never forwards again: a node that does not lead answers wireNotLeader.
 func (c *Cluster) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathApply, c.serveApply)
+	mux.HandleFunc("POST "+PathApplyBatch, c.serveApplyBatch)
 	mux.HandleFunc("POST "+PathReadIndex, c.serveReadIndex)
 	return mux
 }
@@ -250,14 +295,15 @@ func (c *Cluster) serveReadIndex(w http.ResponseWriter, r *http.Request) {
 	if _, ok := c.readAuthed(w, r); !ok {
 		return
 	}
-	rt, err := c.runtime()
+	_, err := c.runtime()
 	if err != nil {
 		writeReply(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
 		return
 	}
 	ctx, cancel := c.opContext(r.Context())
 	defer cancel()
-	idx, err := c.leaderReadIndex(ctx, rt)
+	// A node that does not lead fails the round with raft.ErrNotLeader.
+	idx, err := c.readIndex(ctx, leaderRef{id: c.cfg.NodeID, self: true})
 	if err != nil {
 		writeReply(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
 		return
@@ -265,8 +311,60 @@ func (c *Cluster) serveReadIndex(w http.ResponseWriter, r *http.Request) {
 	writeReply(w, http.StatusOK, &wireReply{Index: idx})
 }
 
-func writeReply(w http.ResponseWriter, status int, rep *wireReply) {
-	b, err := msgpack.Marshal(rep)
+// serveApplyBatch applies a follower's batch: every command goes into the
+// group commit queue at once (so they usually share one raft entry) and
+// the reply carries each command's outcome.
+func (c *Cluster) serveApplyBatch(w http.ResponseWriter, r *http.Request) {
+	body, ok := c.readAuthed(w, r)
+	if !ok {
+		return
+	}
+	var bodies [][]byte
+	if err := msgpack.Unmarshal(body, &bodies); err != nil || len(bodies) == 0 {
+		writeMsgpack(w, http.StatusBadRequest, &wireBatchReply{Code: wireBadRequest, Msg: "undecodable batch"})
+		return
+	}
+	rt, err := c.runtime()
+	if err != nil {
+		writeMsgpack(w, http.StatusOK, &wireBatchReply{Code: codeFor(err), Msg: err.Error()})
+		return
+	}
+	ctx, cancel := c.opContext(r.Context())
+	defer cancel()
+	if err := c.waitLeaderReady(ctx, rt); err != nil {
+		writeMsgpack(w, http.StatusOK, &wireBatchReply{Code: codeFor(err), Msg: err.Error()})
+		return
+	}
+	replies := make([]wireReply, len(bodies))
+	queued := make([]*pending, len(bodies))
+	for i, b := range bodies {
+		cmd, err := fsm.DecodeCommand(b)
+		if err != nil {
+			replies[i] = wireReply{Code: wireBadRequest, Msg: "undecodable command"}
+			continue
+		}
+		if queued[i], err = c.enqueue(ctx, cmd); err != nil {
+			replies[i] = wireReply{Code: codeFor(err), Msg: err.Error()}
+		}
+	}
+	for i, p := range queued {
+		if p == nil {
+			continue
+		}
+		if res, err := c.await(ctx, p); err != nil {
+			replies[i] = wireReply{Code: codeFor(err), Msg: err.Error()}
+		} else {
+			replies[i] = wireReply{Result: res}
+		}
+	}
+	writeMsgpack(w, http.StatusOK, &wireBatchReply{Replies: replies})
+}
+
+func writeReply(w http.ResponseWriter, status int, rep *wireReply) { writeMsgpack(w, status, rep) }
+
+// writeMsgpack writes v as a msgpack reply.
+func writeMsgpack(w http.ResponseWriter, status int, v any) {
+	b, err := msgpack.Marshal(v)
 	if err != nil {
 		b, _ = msgpack.Marshal(&wireReply{Code: wireInternal, Msg: "cannot encode reply"})
 		status = http.StatusInternalServerError

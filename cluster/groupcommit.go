@@ -23,7 +23,7 @@ const (
 	maxBatchBytes = 1 << 20
 	// maxInFlight is how many proposed entries may await their commit at
 	// once, so the next batch forms while the previous ones commit.
-	maxInFlight = 4
+	maxInFlight = 2
 	// applyQueueSize is the capacity of the commit queue; callers beyond
 	// it wait to enqueue (bounded by their context).
 	applyQueueSize = 4 * maxBatchCommands

@@ -52,8 +52,16 @@ func (c *Cluster) openRaft() (*raftParts, error) {
 		return nil, fmt.Errorf("raft dir: %w", err)
 	}
 	store, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(dir, "raft.db"),
-		BoltOptions: &bbolt.Options{Timeout: boltOpenTimeout},
+		Path: filepath.Join(dir, "raft.db"),
+		// The freelist is rebuilt by scanning at open instead of being
+		// written by every commit: log truncation frees many pages, and
+		// rewriting that list on each append cost more than the append
+		// (as Consul's raft_boltdb.NoFreelistSync).
+		BoltOptions: &bbolt.Options{
+			Timeout:        boltOpenTimeout,
+			NoFreelistSync: true,
+			FreelistType:   bbolt.FreelistMapType,
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft.db: %w", err)

@@ -25,20 +25,18 @@ func (c *Cluster) Read(ctx context.Context, stale bool, fn func(*fsm.State)) err
 		c.sm.Read(fn)
 		return nil
 	}
-	rt, err := c.runtime()
-	if err != nil {
+	if _, err := c.runtime(); err != nil {
 		return err
 	}
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 	var idx uint64
-	err = c.withLeader(ctx, func(l leaderRef) (attempt, error) {
+	err := c.withLeader(ctx, func(l leaderRef) (attempt, error) {
 		var err error
+		idx, err = c.readIndex(ctx, l)
 		if l.self {
-			idx, err = c.leaderReadIndex(ctx, rt)
 			return classifyLocal(err), err
 		}
-		idx, err = c.forwardReadIndex(ctx, l.httpAddr)
 		return classifyRemote(err), err
 	})
 	if err != nil {

@@ -50,6 +50,19 @@ type Status struct {
 	// snapshot installed by the leader); 0 if it restored none.
 	RestoredFromSnapshot uint64   `json:"restored_from_snapshot"`
 	Members              []Member `json:"members"`
+	// Coalescing counts, since Start, how this node's forwarded writes and
+	// linearizable reads were grouped on their way to the leader.
+	Coalescing Coalescing `json:"coalescing"`
+}
+
+// Coalescing is the forward-batching and read-index-round counters of a
+// node (batching.go). Commands per call and readers per round show how
+// much each batching saved.
+type Coalescing struct {
+	ForwardCalls      uint64 `json:"forward_calls"`      // batch calls sent to the leader
+	ForwardedCommands uint64 `json:"forwarded_commands"` // commands in them
+	ReadRounds        uint64 `json:"read_rounds"`        // read-index rounds run
+	Reads             uint64 `json:"reads"`              // linearizable reads that joined a round
 }
 
 // Status reports this node's view of the cluster. Members is the union of
@@ -61,6 +74,12 @@ func (c *Cluster) Status() Status {
 		AppliedIndex:         c.adapter.applied.Load(),
 		LastNow:              c.sm.LastNow(),
 		RestoredFromSnapshot: c.adapter.restored.Load(),
+		Coalescing: Coalescing{
+			ForwardCalls:      c.coalesce.fwdCalls.Load(),
+			ForwardedCommands: c.coalesce.fwdCommands.Load(),
+			ReadRounds:        c.coalesce.readRounds.Load(),
+			Reads:             c.coalesce.readWaiters.Load(),
+		},
 	}
 	rt := c.rt.Load()
 	if rt == nil {

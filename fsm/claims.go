@@ -34,21 +34,25 @@ func (s *state) claimCreate(c *applyCtx, p *ClaimCreate) Result {
 		return Result{}
 	}
 	cfg := q.cfg
-	cl := &claim{ID: c.mint(), TTL: p.TTL, Grace: p.Grace, Updated: c.now, Expires: addSeconds(c.now, p.TTL)}
+	cid := c.mintID()
+	cl := &claim{ID: cid.String(), TTL: p.TTL, Grace: p.Grace, Updated: c.now, Expires: addSeconds(c.now, p.TTL)}
 	var out []Message
-	for _, m := range picked {
-		if cfg.dlq != "" && int64(m.ClaimCount) >= cfg.maxClaims {
+	for i := range picked {
+		m := &picked[i]
+		if cfg.dlq != "" && int64(m.claims) >= cfg.maxClaims {
 			s.deadLetter(c, q, m, cfg)
 			continue
 		}
-		nm := *m
-		nm.ClaimCount++
-		nm.ClaimID = cl.ID
-		nm.ClaimExpires = cl.Expires
-		applyGrace(&nm, cl)
-		s.swapMsg(q, m, &nm)
-		cl.MsgIDs = append(cl.MsgIDs, nm.ID)
-		out = append(out, view(&nm, c.now))
+		nm, _ := s.updateMsg(q, m.id(), func(x *msg) {
+			if x.claims < maxClaimCount {
+				x.claims++
+			}
+			x.setClaim(cid, cl.Expires)
+			applyGrace(x, cl)
+		})
+		v := nm.view(c.now)
+		cl.MsgIDs = append(cl.MsgIDs, v.ID)
+		out = append(out, v)
 	}
 	if len(cl.MsgIDs) == 0 {
 		return Result{}
@@ -59,10 +63,10 @@ func (s *state) claimCreate(c *applyCtx, p *ClaimCreate) Result {
 
 // applyGrace extends a claimed message that would expire before its claim:
 // expiry = claim expiry + grace and reported ttl = claim ttl + grace (§4.3).
-func applyGrace(m *Message, cl *claim) {
-	if m.Expires < cl.Expires {
-		m.Expires = addSeconds(cl.Expires, cl.Grace)
-		m.TTL = cl.TTL + cl.Grace
+func applyGrace(m *msg, cl *claim) {
+	if m.expires < cl.Expires {
+		m.expires = addSeconds(cl.Expires, cl.Grace)
+		m.ttl = cl.TTL + cl.Grace
 	}
 }
 
@@ -70,18 +74,19 @@ func applyGrace(m *Message, cl *claim) {
 // lazily) under a new id minted from the entry, so it lands at the tail.
 // Its claim is cleared and its claim count kept; its expiry becomes now +
 // _dead_letter_queue_messages_ttl when set, else it is kept.
-func (s *state) deadLetter(c *applyCtx, q *queue, m *Message, cfg queueCfg) {
-	s.dropMsg(q, m)
+func (s *state) deadLetter(c *applyCtx, q *queue, m *msg, cfg queueCfg) {
+	s.dropMsg(q, m.id())
 	dq := s.ensureQueue(q.project, cfg.dlq)
 	nm := *m
-	nm.ID = c.mint()
-	nm.ClaimID = ""
-	nm.ClaimExpires = 0
+	id := c.mintID()
+	nm.idx, nm.n = id.idx, id.n
+	nm.clearClaim()
+	nm.outboxed = false // a move appends no outbox entry
 	if cfg.dlqTTL > 0 {
-		nm.Expires = addSeconds(c.now, cfg.dlqTTL)
-		nm.TTL = cfg.dlqTTL
+		nm.expires = addSeconds(c.now, cfg.dlqTTL)
+		nm.ttl = cfg.dlqTTL
 	}
-	s.addMsg(dq, &nm)
+	s.addMsg(dq, nm)
 }
 
 // claimUpdate renews an active claim: expiry = now + ttl, Updated = now, and
@@ -99,15 +104,16 @@ func (s *state) claimUpdate(c *applyCtx, p *ClaimUpdate) Result {
 		return errResult(Errorf(CodeNotFound, "Claim %s does not exist or has expired.", p.ClaimID))
 	}
 	cl := &claim{ID: old.ID, TTL: p.TTL, Grace: p.Grace, Updated: c.now, Expires: addSeconds(c.now, p.TTL)}
+	cid, _ := parseID(cl.ID)
 	for _, id := range old.MsgIDs {
 		m := q.getMsg(id)
-		if m == nil || m.ClaimID != cl.ID {
+		if m == nil || !m.heldBy(cid) {
 			continue
 		}
-		nm := *m
-		nm.ClaimExpires = cl.Expires
-		applyGrace(&nm, cl)
-		s.swapMsg(q, m, &nm)
+		s.updateMsg(q, m.id(), func(x *msg) {
+			x.claimExp = cl.Expires
+			applyGrace(x, cl)
+		})
 		cl.MsgIDs = append(cl.MsgIDs, id)
 	}
 	s.putClaim(q, cl)
@@ -127,15 +133,13 @@ func (s *state) claimDelete(_ *applyCtx, p *ClaimDelete) Result {
 // releaseClaim removes a claim and clears the claim fields of the messages
 // it still holds (their ClaimCount is kept), making them free again.
 func (s *state) releaseClaim(q *queue, cl *claim) {
+	cid, _ := parseID(cl.ID)
 	for _, id := range cl.MsgIDs {
 		m := q.getMsg(id)
-		if m == nil || m.ClaimID != cl.ID {
+		if m == nil || !m.heldBy(cid) {
 			continue
 		}
-		nm := *m
-		nm.ClaimID = ""
-		nm.ClaimExpires = 0
-		s.swapMsg(q, m, &nm)
+		q.msgs.update(m.id(), (*msg).clearClaim) // no expiry changes: syncDue below covers the claim
 	}
 	delete(q.claims, cl.ID)
 	q.cexp.Delete(expKey{cl.Expires, cl.ID})
@@ -174,9 +178,10 @@ func (s *State) Claim(project, queue, claimID string, now int64) (ClaimInfo, boo
 		return ClaimInfo{}, false
 	}
 	info := ClaimInfo{ID: cl.ID, TTL: cl.TTL, Grace: cl.Grace, Updated: cl.Updated, Expires: cl.Expires}
+	cid, _ := parseID(cl.ID)
 	for _, id := range cl.MsgIDs {
-		if m := q.getMsg(id); m != nil && m.ClaimID == cl.ID && m.Expires > now {
-			info.Messages = append(info.Messages, view(m, now))
+		if m := q.getMsg(id); m != nil && m.heldBy(cid) && m.expires > now {
+			info.Messages = append(info.Messages, m.view(now))
 		}
 	}
 	return info, true

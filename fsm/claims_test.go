@@ -247,7 +247,7 @@ func TestSweep(t *testing.T) {
 	}
 	// The expired claim was released by the sweep: stored claim fields cleared.
 	qa := h.f.st.queue(prj, "a")
-	if len(qa.claims) != 0 || qa.getMsg(short[0]).ClaimID != "" || qa.free.Len() != 2 {
+	if len(qa.claims) != 0 || qa.getMsg(short[0]).claimed || qa.msgs.root.free != 2 {
 		t.Fatalf("claim %s not released: %d claims", cl.ClaimID, len(qa.claims))
 	}
 	h.tick(50)

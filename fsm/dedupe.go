@@ -5,10 +5,52 @@ package fsm
 const DefaultDedupeWindow = 10000
 
 // dedupeEntry is one remembered command: its RequestID and first Result.
-// Stored Results are never modified after they are remembered.
+// Stored Results are never modified after they are remembered. The ids of
+// a post are a run of consecutive minted ids: the entry keeps the run
+// (24 bytes) instead of the strings (40 bytes each), and result() renders
+// them again.
 type dedupeEntry struct {
 	id  string
-	res *Result
+	res *Result // without IDs when ids is set
+	ids idRun
+}
+
+// idRun is n consecutive minted ids starting at first (n = 0: none).
+type idRun struct {
+	first mid
+	n     uint32
+}
+
+// runOf returns ids as a run, if they are one.
+func runOf(ids []string) (idRun, bool) {
+	if len(ids) == 0 || len(ids) > 1<<31 {
+		return idRun{}, false
+	}
+	first, ok := parseID(ids[0])
+	if !ok {
+		return idRun{}, false
+	}
+	for i, s := range ids {
+		id, ok := parseID(s)
+		if !ok || id.idx != first.idx || uint64(id.n) != uint64(first.n)+uint64(i) {
+			return idRun{}, false
+		}
+	}
+	return idRun{first, uint32(len(ids))}, true
+}
+
+// result returns the remembered Result (a fresh copy when its ids were
+// kept as a run).
+func (e *dedupeEntry) result() *Result {
+	if e.ids.n == 0 {
+		return e.res
+	}
+	r := *e.res
+	r.IDs = make([]string, e.ids.n)
+	for i := range r.IDs {
+		r.IDs[i] = formatID(e.ids.first.idx, e.ids.first.n+uint32(i))
+	}
+	return &r
 }
 
 // dedupeWindow remembers the results of the last max commands that carried
@@ -19,20 +61,44 @@ type dedupeWindow struct {
 	ring  []dedupeEntry // capacity max; entries ring[(start+i)%max], i < n
 	start int
 	n     int
-	byID  map[string]*Result
+	byID  map[string]int // request id -> its entry's index in ring
+	// bytes is the size of the message bodies and metadata held by the
+	// remembered results (resultBytes). It counts against the memory
+	// budget: a popped message's body, say, lives on here after it left
+	// the queue. Derived: rebuilt by put on restore.
+	bytes int64
+}
+
+// resultBytes is the size of the message bodies and metadata a result
+// holds (claims, pops, metadata patches, and batches of them).
+func resultBytes(r *Result) int64 {
+	var n int64
+	for i := range r.Messages {
+		n += int64(len(r.Messages[i].Body))
+	}
+	for k, v := range r.Metadata {
+		n += int64(len(k) + len(v))
+	}
+	for i := range r.Batch {
+		n += resultBytes(&r.Batch[i])
+	}
+	return n
 }
 
 func newDedupeWindow(max int) *dedupeWindow {
 	if max <= 0 {
 		max = DefaultDedupeWindow
 	}
-	return &dedupeWindow{max: max, byID: map[string]*Result{}}
+	return &dedupeWindow{max: max, byID: map[string]int{}}
 }
 
 // get returns the remembered result of id.
 func (d *dedupeWindow) get(id string) (*Result, bool) {
-	r, ok := d.byID[id]
-	return r, ok
+	i, ok := d.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return d.ring[i].result(), true
 }
 
 // put remembers res for id, evicting the oldest entry when full. An id that
@@ -41,22 +107,30 @@ func (d *dedupeWindow) put(id string, res *Result) {
 	if _, ok := d.byID[id]; ok {
 		return
 	}
+	d.bytes += resultBytes(res)
+	e := dedupeEntry{id: id, res: res}
+	if run, ok := runOf(res.IDs); ok {
+		r := *res
+		r.IDs = nil
+		e.res, e.ids = &r, run
+	}
 	if d.n == d.max {
 		old := d.ring[d.start]
+		d.bytes -= resultBytes(old.res)
 		delete(d.byID, old.id)
-		d.ring[d.start] = dedupeEntry{id: id, res: res}
+		d.ring[d.start] = e
+		d.byID[id] = d.start
 		d.start = (d.start + 1) % d.max
-		d.byID[id] = res
 		return
 	}
-	e := dedupeEntry{id: id, res: res}
+	i := (d.start + d.n) % d.max
 	if len(d.ring) < d.max {
 		d.ring = append(d.ring, e) // grows until full; start stays 0 meanwhile
 	} else {
-		d.ring[(d.start+d.n)%d.max] = e
+		d.ring[i] = e
 	}
 	d.n++
-	d.byID[id] = res
+	d.byID[id] = i
 }
 
 // entries returns the remembered entries, oldest first.

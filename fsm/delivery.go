@@ -133,34 +133,35 @@ func (s *state) deadLetterEntry(c *applyCtx, src *source, sub *subscription, f F
 		}
 	}
 	dsrc := s.liveSource(sourceKey{src.key.project, SourceQueue, dlq}, c.now)
-	need := int64(len(e.Body))
-	if dsrc != nil {
-		need *= 2
-	}
-	if s.maxBody > 0 && s.bodyBytes+s.outboxBytes+need > s.maxBody {
+	need := int64(len(e.Body)) // the copy's own outbox entry shares its body
+	if s.maxBody > 0 && s.budgetUsed()+need > s.maxBody {
 		return "", fmt.Sprintf("memory budget exhausted: %d more bytes would exceed the limit of %d bytes", need, s.maxBody)
 	}
 	if q == nil {
 		q = s.createQueue(src.key.project, dlq, nil)
 	}
-	m := &Message{
-		ID:          c.mint(),
-		Body:        e.Body,
-		TTL:         ttl,
-		Created:     c.now,
-		Expires:     addSeconds(c.now, ttl),
-		AvailableAt: addSeconds(c.now, cfg.delay),
+	nid := c.mintID()
+	m := msg{
+		body:     stringOf(e.Body), // shared with the entry, immutable
+		idx:      nid.idx,
+		n:        nid.n,
+		ttl:      ttl,
+		created:  c.now,
+		expires:  addSeconds(c.now, ttl),
+		availAt:  addSeconds(c.now, cfg.delay),
+		outboxed: dsrc != nil,
 	}
 	s.addMsg(q, m)
+	text := nid.String()
 	if dsrc != nil {
 		var delay *int64
 		if cfg.delay > 0 {
 			d := cfg.delay
 			delay = &d
 		}
-		s.appendOutbox(dsrc, m, delay)
+		s.appendOutbox(dsrc, text, &m, delay)
 	}
-	return m.ID, ""
+	return text, ""
 }
 
 // clipText bounds an error text to maxErrorText bytes at a rune boundary.

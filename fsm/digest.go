@@ -50,17 +50,28 @@ func (d *digester) str(s string) {
 	d.h.Write([]byte(s))
 }
 
-func (d *digester) msg(m *Message) {
-	d.str(m.ID)
-	d.bytes(m.Body)
-	d.i64(m.TTL)
-	d.i64(m.Created)
-	d.i64(m.Expires)
-	d.i64(m.AvailableAt)
-	d.str(m.ClientID)
-	d.str(m.ClaimID)
-	d.i64(m.ClaimExpires)
-	d.i64(int64(m.ClaimCount))
+// id digests an id exactly as str(id.String()) would, without allocating.
+func (d *digester) id(id mid) {
+	var b [idLen]byte
+	d.u64(idLen)
+	d.h.Write(appendID(b[:0], id))
+}
+
+func (d *digester) msg(m *msg) {
+	d.id(m.id())
+	d.bytes(bytesOf(m.body))
+	d.i64(m.ttl)
+	d.i64(m.created)
+	d.i64(m.expires)
+	d.i64(m.availAt)
+	d.str(m.clientID())
+	if m.claimed {
+		d.id(m.claimID())
+	} else {
+		d.str("")
+	}
+	d.i64(m.claimExp)
+	d.i64(int64(m.claims))
 }
 
 func (s *state) digest() string {
@@ -79,7 +90,7 @@ func (s *state) digest() string {
 			d.str(q.name)
 			d.meta(q.meta)
 			d.u64(uint64(q.msgs.Len()))
-			q.msgs.Ascend(func(m *Message) bool {
+			q.msgs.ascend(mid{}, func(m *msg) bool {
 				d.msg(m)
 				return true
 			})
@@ -97,8 +108,8 @@ func (s *state) digest() string {
 				d.i64(cl.Updated)
 				d.i64(cl.Expires)
 				d.u64(uint64(len(cl.MsgIDs)))
-				for _, mid := range cl.MsgIDs {
-					d.str(mid)
+				for _, id := range cl.MsgIDs {
+					d.str(id)
 				}
 			}
 			return true
@@ -112,7 +123,7 @@ func (s *state) digest() string {
 	for _, e := range entries {
 		d.str(e.id)
 		buf.Reset()
-		if err := enc.Encode(e.res); err != nil {
+		if err := enc.Encode(e.result()); err != nil {
 			d.str("unencodable result: " + err.Error())
 			continue
 		}

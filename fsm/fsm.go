@@ -12,7 +12,9 @@ import (
 // values: they influence results.
 type Config struct {
 	// MaxBodyBytes is the memory budget: the total bytes of stored message
-	// bodies, outbox entries included. A post that would exceed it fails with
+	// bodies, of outbox entries (a body shared by a message and its entry
+	// counts once) and of the bodies and metadata held by the results the
+	// dedupe window remembers. A post that would exceed it fails with
 	// CodeNoSpace. 0 = unlimited.
 	MaxBodyBytes int64
 	// DedupeWindow is how many recent RequestIDs are remembered (0 means
@@ -218,11 +220,12 @@ func cloneResult(r *Result) *Result {
 	return &out
 }
 
-// BodyBytes returns the total bytes of stored message bodies plus the bodies
-// of outbox entries, the quantity the memory budget (Config.MaxBodyBytes)
-// limits. A body shared by a message and its outbox entry counts twice.
+// BodyBytes returns the quantity the memory budget (Config.MaxBodyBytes)
+// limits: the bytes of stored message bodies, of outbox entry bodies not
+// shared with a stored message, and of the bodies and metadata in the
+// results the dedupe window remembers.
 func (f *FSM) BodyBytes() int64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.st.bodyBytes + f.st.outboxBytes
+	return f.st.budgetUsed()
 }

@@ -163,7 +163,7 @@ func TestMemoryBudget(t *testing.T) {
 		var sum int64
 		for _, p := range h.f.st.projects {
 			for _, q := range p.queues {
-				q.msgs.Ascend(func(m *Message) bool { sum += int64(len(m.Body)); return true })
+				q.msgs.ascend(mid{}, func(m *msg) bool { sum += int64(len(m.body)); return true })
 			}
 		}
 		if sum != want {

@@ -66,9 +66,12 @@ type applyCtx struct {
 	n     uint32
 }
 
-// mint returns the next id of the entry.
-func (c *applyCtx) mint() string {
-	id := formatID(c.index, c.n)
+// mintID returns the next id of the entry in numeric form.
+func (c *applyCtx) mintID() mid {
+	id := mid{c.index, c.n}
 	c.n++
 	return id
 }
+
+// mint returns the text of the next id of the entry.
+func (c *applyCtx) mint() string { return c.mintID().String() }

@@ -25,37 +25,41 @@ func (s *state) messagesPost(c *applyCtx, p *MessagesPost) Result {
 		return errResult(err)
 	}
 	// A source with a live subscription also gets an outbox entry per
-	// message, whose body counts against the budget too.
+	// message, sharing its body (counted once, outbox.go).
 	src := s.liveSource(sourceKey{p.Project, SourceQueue, p.Queue}, c.now)
-	if src != nil {
-		size *= 2
-	}
 	if err := s.checkBudget(size); err != nil {
 		return errResult(err)
 	}
 	if q == nil {
 		q = s.createQueue(p.Project, p.Queue, nil)
 	}
+	client := intern(p.ClientID)
 	ids := make([]string, len(p.Messages))
 	for i, nm := range p.Messages {
-		m := &Message{
-			ID:          c.mint(),
-			Body:        nm.Body,
-			TTL:         res[i].ttl,
-			Created:     c.now,
-			Expires:     addSeconds(c.now, res[i].ttl),
-			AvailableAt: addSeconds(c.now, res[i].delay),
-			ClientID:    p.ClientID,
+		id := c.mintID()
+		// The body takes over the bytes decoded for this command (they
+		// belong to p, which nothing else sees): one allocation per body.
+		m := msg{
+			body:    stringOf(nm.Body),
+			client:  client,
+			idx:     id.idx,
+			n:       id.n,
+			ttl:     res[i].ttl,
+			created: c.now,
+			expires: addSeconds(c.now, res[i].ttl),
+			availAt: addSeconds(c.now, res[i].delay),
+			// outboxed: set now, so that addEntry need not update it
+			outboxed: src != nil,
 		}
 		s.addMsg(q, m)
-		ids[i] = m.ID
+		ids[i] = id.String()
 		if src != nil {
 			var delay *int64
 			if cfg.delay > 0 {
 				d := res[i].delay // a copy, so that res does not escape
 				delay = &d
 			}
-			s.appendOutbox(src, m, delay)
+			s.appendOutbox(src, ids[i], &m, delay)
 		}
 	}
 	return Result{IDs: ids}
@@ -64,14 +68,15 @@ func (s *state) messagesPost(c *applyCtx, p *MessagesPost) Result {
 // messageDelete deletes one message per the recommended column of §1.3.7.
 func (s *state) messageDelete(c *applyCtx, p *MessageDelete) Result {
 	q := s.queue(p.Project, p.Queue)
-	if q == nil || !ValidID(p.ID) {
+	if q == nil {
 		return Result{}
 	}
 	m := q.getMsg(p.ID)
 	if m == nil {
 		return Result{}
 	}
-	active := claimActive(m, c.now)
+	active := m.active(c.now)
+	cid, _ := parseID(p.ClaimID)
 	switch {
 	case p.ClaimID == "":
 		if active {
@@ -81,10 +86,10 @@ func (s *state) messageDelete(c *applyCtx, p *MessageDelete) Result {
 		return errResult(Errorf(CodeBadRequest, "The specified claim does not exist or has expired."))
 	case !active:
 		return errResult(Errorf(CodeBadRequest, "A claim was specified, but the message is not currently claimed."))
-	case m.ClaimID != p.ClaimID:
+	case m.claimID() != cid:
 		return errResult(Errorf(CodeForbidden, "This message is claimed by another client; it cannot be deleted with the claim ID given."))
 	}
-	s.dropMsg(q, m)
+	s.dropMsg(q, m.id())
 	return Result{}
 }
 
@@ -96,30 +101,31 @@ func (s *state) messagesDelete(c *applyCtx, p *MessagesDelete) Result {
 	if q == nil {
 		return Result{}
 	}
-	var found []*Message
+	var found []*msg // valid until the first change of q
 	for _, id := range p.IDs {
-		if !ValidID(id) {
-			continue
-		}
 		if m := q.getMsg(id); m != nil {
 			found = append(found, m)
 		}
 	}
 	if len(p.ClaimIDs) > 0 {
-		allowed := make(map[string]bool, len(p.ClaimIDs))
+		allowed := make(map[mid]bool, len(p.ClaimIDs))
 		for _, cid := range p.ClaimIDs {
-			allowed[cid] = true
+			if id, ok := parseID(cid); ok {
+				allowed[id] = true
+			}
 		}
 		for _, m := range found {
-			if !claimActive(m, c.now) || !allowed[m.ClaimID] {
-				return errResult(Errorf(CodeForbidden, "Message %s is not claimed by any of the given claim IDs; nothing was deleted.", m.ID))
+			if !m.active(c.now) || !allowed[m.claimID()] {
+				return errResult(Errorf(CodeForbidden, "Message %s is not claimed by any of the given claim IDs; nothing was deleted.", m.id()))
 			}
 		}
 	}
-	for _, m := range found {
-		if cur := q.getMsg(m.ID); cur != nil { // ids may repeat
-			s.dropMsg(q, cur)
-		}
+	drop := make([]mid, len(found))
+	for i, m := range found {
+		drop[i] = m.id()
+	}
+	for _, id := range drop {
+		s.dropMsg(q, id) // ids may repeat: a second drop finds nothing
 	}
 	return Result{}
 }
@@ -136,21 +142,22 @@ func (s *state) messagesPop(c *applyCtx, p *MessagesPop) Result {
 		return Result{}
 	}
 	out := make([]Message, len(picked))
-	for i, m := range picked {
-		s.dropMsg(q, m)
-		out[i] = view(m, c.now)
+	for i := range picked {
+		s.dropMsg(q, picked[i].id())
+		out[i] = picked[i].view(c.now)
 	}
 	return Result{Messages: out}
 }
 
-// pickAvailable returns up to limit of the oldest available messages. It
-// scans only the free index (messages without a claim), so actively claimed
-// messages cost nothing; callers reap expired claims first.
-func (q *queue) pickAvailable(limit int, now int64) []*Message {
-	var out []*Message
-	q.free.Ascend(func(m *Message) bool {
+// pickAvailable returns copies of up to limit of the oldest available
+// messages. It visits only messages without a claim (msgTree.ascendFree),
+// so actively claimed messages cost nothing; callers reap expired claims
+// first.
+func (q *queue) pickAvailable(limit int, now int64) []msg {
+	var out []msg
+	q.msgs.ascendFree(func(m *msg) bool {
 		if q.available(m, now) {
-			out = append(out, m)
+			out = append(out, *m)
 		}
 		return len(out) < limit
 	})
@@ -162,31 +169,33 @@ func (q *queue) pickAvailable(limit int, now int64) []*Message {
 // skipped).
 func (s *State) ListMessages(project, queue string, o ListOptions, now int64) (page []Message, marker string) {
 	q := s.st.queue(project, queue)
-	if q == nil || (o.Marker != "" && !ValidID(o.Marker)) {
+	if q == nil {
 		return nil, ""
+	}
+	var from mid
+	if o.Marker != "" {
+		var ok bool
+		if from, ok = parseID(o.Marker); !ok {
+			return nil, ""
+		}
 	}
 	limit := o.Limit
 	if limit <= 0 {
 		limit = DefaultPageSize
 	}
 	delayFilter := q.cfg.delay > 0 && !o.IncludeDelayed
-	visit := func(m *Message) bool {
+	q.msgs.ascend(from, func(m *msg) bool {
 		switch {
-		case m.ID == o.Marker:
-		case m.Expires <= now:
-		case !o.Echo && o.ClientID != "" && m.ClientID == o.ClientID:
-		case !o.IncludeClaimed && claimActive(m, now):
-		case delayFilter && m.AvailableAt > now:
+		case o.Marker != "" && m.id() == from:
+		case m.expires <= now:
+		case !o.Echo && o.ClientID != "" && m.clientID() == o.ClientID:
+		case !o.IncludeClaimed && m.active(now):
+		case delayFilter && m.availAt > now:
 		default:
-			page = append(page, view(m, now))
+			page = append(page, m.view(now))
 		}
 		return len(page) < limit
-	}
-	if o.Marker == "" {
-		q.msgs.Ascend(visit)
-	} else {
-		q.msgs.AscendGreaterOrEqual(&Message{ID: o.Marker}, visit)
-	}
+	})
 	if len(page) == 0 {
 		return nil, ""
 	}
@@ -203,12 +212,12 @@ func (s *State) GetMessages(project, queue string, ids []string, now int64) []Me
 	var out []Message
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		if !ValidID(id) || seen[id] {
+		if seen[id] {
 			continue
 		}
 		seen[id] = true
-		if m := q.getMsg(id); m != nil && m.Expires > now {
-			out = append(out, view(m, now))
+		if m := q.getMsg(id); m != nil && m.expires > now {
+			out = append(out, m.view(now))
 		}
 	}
 	return out
@@ -216,28 +225,22 @@ func (s *State) GetMessages(project, queue string, ids []string, now int64) []Me
 
 // Stats returns the queue's message counts: Total counts unexpired messages,
 // Claimed those held by an active claim, Free the rest (delayed included).
-// Cost: O(log n + expired-but-unswept + claimed).
+// Cost: O(log n + claimed) plus O(log n) per expired-but-unswept message
+// (msgTree.countExpired).
 func (s *State) Stats(project, queue string, now int64) Stats {
 	q := s.st.queue(project, queue)
 	if q == nil {
 		return Stats{}
 	}
-	expired := 0
-	q.exp.Ascend(func(k expKey) bool {
-		if k.at > now {
-			return false
-		}
-		expired++
-		return true
-	})
 	var st Stats
-	st.Total = q.msgs.Len() - expired
+	st.Total = q.msgs.Len() - q.msgs.countExpired(now)
 	for _, c := range q.claims {
 		if c.Expires <= now {
 			continue
 		}
+		cid, _ := parseID(c.ID)
 		for _, id := range c.MsgIDs {
-			if m := q.getMsg(id); m != nil && m.ClaimID == c.ID && m.Expires > now {
+			if m := q.getMsg(id); m != nil && m.heldBy(cid) && m.expires > now {
 				st.Claimed++
 			}
 		}
@@ -246,17 +249,17 @@ func (s *State) Stats(project, queue string, now int64) Stats {
 	if st.Total == 0 {
 		return st
 	}
-	q.msgs.Ascend(func(m *Message) bool {
-		if m.Expires > now {
-			v := view(m, now)
+	q.msgs.ascend(mid{}, func(m *msg) bool {
+		if m.expires > now {
+			v := m.view(now)
 			st.Oldest = &v
 			return false
 		}
 		return true
 	})
-	q.msgs.Descend(func(m *Message) bool {
-		if m.Expires > now {
-			v := view(m, now)
+	q.msgs.descend(func(m *msg) bool {
+		if m.expires > now {
+			v := m.view(now)
 			st.Newest = &v
 			return false
 		}

@@ -8,6 +8,13 @@ package fsm
 // the source has acknowledged past it (gcOutbox) or it expires with the
 // message (sweepOutbox). Seqs are per source, start at 1 and never repeat
 // while the source exists.
+//
+// Memory budget: an entry of a queue source shares its body with its
+// message. While that message is stored, the body counts once, in
+// bodyBytes; outboxBytes (and the source's bytes) count the bodies of the
+// other entries: topic messages, and entries whose message was deleted,
+// popped, swept or moved. The hand-over happens in releaseShared (message
+// gone first) and dropEntry (entry gone first).
 
 // seqExpKey orders outbox entries by expiry; seqs break ties.
 type seqExpKey struct {
@@ -22,7 +29,25 @@ func seqExpLess(a, b seqExpKey) bool {
 	return a.seq < b.seq
 }
 
-func entryLess(a, b *OutboxEntry) bool { return a.Seq < b.Seq }
+// entryLess orders a source's entries by Seq. A probe without a Seq (0)
+// compares by MessageID instead: within a source, entries get their seqs
+// and their messages their (fixed-width, minted) ids in the same post
+// order, so both orders agree and entryByID finds an entry by id in
+// O(log n) without an index (restore checks the agreement).
+func entryLess(a, b *OutboxEntry) bool {
+	if a.Seq != 0 && b.Seq != 0 {
+		return a.Seq < b.Seq
+	}
+	return a.MessageID < b.MessageID
+}
+
+// entryByID returns the entry of message id in src.
+func (src *source) entryByID(id string) (*OutboxEntry, bool) {
+	if !ValidID(id) {
+		return nil, false
+	}
+	return src.outbox.Get(&OutboxEntry{MessageID: id})
+}
 
 // srcDueKey registers a source with outbox entries in state.srcDue.
 type srcDueKey struct {
@@ -51,29 +76,32 @@ func (s *state) liveSource(key sourceKey, now int64) *source {
 	return nil
 }
 
-// appendOutbox records that m was posted to src. delay is non-nil only when
-// the queue has a truthy _default_message_delay (Zaqar's payload rule).
-func (s *state) appendOutbox(src *source, m *Message, delay *int64) {
+// appendOutbox records that m (whose id text is id) was posted to src; the
+// entry shares m's body. delay is non-nil only when the queue has a truthy
+// _default_message_delay (Zaqar's payload rule).
+func (s *state) appendOutbox(src *source, id string, m *msg, delay *int64) {
 	src.tail++
 	s.addEntry(src, &OutboxEntry{
 		Seq:       src.tail,
-		MessageID: m.ID,
-		Body:      m.Body,
-		TTL:       m.TTL,
+		MessageID: id,
+		Body:      m.bodyBytes(),
+		TTL:       m.ttl,
 		Delay:     delay,
-		Created:   m.Created,
-		Expires:   m.Expires,
+		Created:   m.created,
+		Expires:   m.expires,
 	})
 }
 
-// addEntry stores an entry (Seq <= tail) and indexes it.
+// addEntry stores an entry (Seq <= tail, MessageID above every stored
+// entry's) and indexes it. Its body counts in outboxBytes unless its
+// message is stored; that message is then marked outboxed.
 func (s *state) addEntry(src *source, e *OutboxEntry) {
 	src.outbox.ReplaceOrInsert(e)
 	src.oexp.ReplaceOrInsert(seqExpKey{e.Expires, e.Seq})
-	src.bytes += int64(len(e.Body))
-	s.outboxBytes += int64(len(e.Body))
-	if src.byID != nil {
-		src.byID[e.MessageID] = e.Seq
+	if q, m := s.sharedMsg(src, e); m == nil {
+		s.countEntry(src, int64(len(e.Body)))
+	} else if !m.outboxed {
+		q.msgs.update(m.id(), func(x *msg) { x.outboxed = true })
 	}
 	s.syncSrcDue(src)
 }
@@ -82,10 +110,40 @@ func (s *state) addEntry(src *source, e *OutboxEntry) {
 func (s *state) dropEntry(src *source, e *OutboxEntry) {
 	src.outbox.Delete(e)
 	src.oexp.Delete(seqExpKey{e.Expires, e.Seq})
-	src.bytes -= int64(len(e.Body))
-	s.outboxBytes -= int64(len(e.Body))
-	if src.byID != nil {
-		delete(src.byID, e.MessageID)
+	if _, m := s.sharedMsg(src, e); m == nil {
+		s.countEntry(src, -int64(len(e.Body)))
+	}
+}
+
+// countEntry adds n body bytes of entries that no stored message shares.
+func (s *state) countEntry(src *source, n int64) {
+	src.bytes += n
+	s.outboxBytes += n
+}
+
+// sharedMsg returns the stored message whose body e shares, if any: the
+// message of a queue source's entry while it is still in its queue. The
+// pointer is valid until the queue changes.
+func (s *state) sharedMsg(src *source, e *OutboxEntry) (*queue, *msg) {
+	if src.key.kind != SourceQueue {
+		return nil, nil
+	}
+	q := s.queue(src.key.project, src.key.name)
+	if q == nil {
+		return nil, nil
+	}
+	return q, q.getMsg(e.MessageID)
+}
+
+// releaseShared is called when m, marked outboxed, has left q: if its
+// entry is still stored, the entry's body counts from now on.
+func (s *state) releaseShared(q *queue, m *msg) {
+	src := s.sources[sourceKey{q.project, SourceQueue, q.name}]
+	if src == nil {
+		return
+	}
+	if _, ok := src.entryByID(m.id().String()); ok {
+		s.countEntry(src, int64(len(m.body)))
 	}
 }
 

@@ -110,13 +110,20 @@ func resolveMessages(cfg queueCfg, msgs []NewMessage) (res []resolvedMsg, size i
 	return res, size, nil
 }
 
+// budgetUsed is what the memory budget (Config.MaxBodyBytes) limits: the
+// bodies of stored messages, of outbox entries no stored message shares,
+// and the bodies and metadata held by remembered results (dedupe.go).
+func (s *state) budgetUsed() int64 {
+	return s.bodyBytes + s.outboxBytes + s.dedupe.bytes
+}
+
 // checkBudget fails when storing size more bytes of bodies would exceed
 // the memory budget.
 func (s *state) checkBudget(size int64) error {
-	if s.maxBody > 0 && s.bodyBytes+s.outboxBytes+size > s.maxBody {
+	if s.maxBody > 0 && s.budgetUsed()+size > s.maxBody {
 		return Errorf(CodeNoSpace,
 			"Memory budget exhausted: storing %d more bytes of message bodies would exceed the limit of %d bytes (%d in use).",
-			size, s.maxBody, s.bodyBytes+s.outboxBytes)
+			size, s.maxBody, s.budgetUsed())
 	}
 	return nil
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Snapshot stream format (version 2), all msgpack:
+// Snapshot stream format (version 4), all msgpack:
 //
-//	header  {m: "herald-fsm", v: 2}
+//	header  {m: "herald-fsm", v: 4}
 //	then records, each a uint8 kind followed by its payload:
 //	  recCounters      snapCounters (applied index, FSM time, body bytes,
 //	                   outbox bytes, assignment epoch)
@@ -35,9 +35,12 @@ import (
 // in id order and outbox entries in seq order, so the same state always
 // yields the same bytes. Version 1 (no sources, no new counters) and
 // version 2 (no topics) are subsets of version 3 and still restore.
+// Version 4 has the records of version 3; only the outbox bytes counter
+// means less: the bodies of entries whose message is not stored (version
+// 3: of all entries). Restore checks each version's counter.
 const (
 	snapMagic   = "herald-fsm"
-	snapVersion = 3
+	snapVersion = 4
 )
 
 // Record kinds of the snapshot stream; never renumber.
@@ -124,7 +127,7 @@ type capturedSource struct {
 type capturedQueue struct {
 	project, name string
 	meta          map[string]json.RawMessage // immutable (replaced on PATCH)
-	msgs          *btree.BTreeG[*Message]    // COW clone; items immutable
+	msgs          *msgTree                   // COW clone
 	claims        []*claim                   // items immutable; sorted while persisting
 }
 
@@ -145,7 +148,7 @@ func (s *state) capture() *capture {
 	}
 	for _, pid := range s.sortedProjects() {
 		s.projects[pid].order.Ascend(func(q *queue) bool {
-			cq := capturedQueue{project: q.project, name: q.name, meta: q.meta, msgs: q.msgs.Clone()}
+			cq := capturedQueue{project: q.project, name: q.name, meta: q.meta, msgs: q.msgs.clone()}
 			cq.claims = make([]*claim, 0, len(q.claims))
 			for _, cl := range q.claims {
 				cq.claims = append(cq.claims, cl)
@@ -192,14 +195,17 @@ func (c *capture) persist(w io.Writer) error {
 		return err
 	}
 	end := snapEnd{Queues: len(c.queues), Dedupe: len(c.dedupe), Sources: len(c.sources), Topics: len(c.topics)}
+	re := &recordEncoder{enc: enc}
 	for i := range c.queues {
 		q := &c.queues[i]
 		if err := rec(recQueue, &snapQueue{Project: q.project, Name: q.name, Meta: q.meta}); err != nil {
 			return err
 		}
 		var err error
-		q.msgs.Ascend(func(m *Message) bool {
-			err = rec(recMessage, m)
+		q.msgs.ascend(mid{}, func(m *msg) bool {
+			if err = enc.EncodeUint8(recMessage); err == nil {
+				err = re.encode(m)
+			}
 			end.Messages++
 			return err == nil
 		})
@@ -241,7 +247,7 @@ func (c *capture) persist(w io.Writer) error {
 		}
 	}
 	for _, e := range c.dedupe {
-		if err := rec(recDedupe, &snapDedupe{ID: e.id, Result: *e.res}); err != nil {
+		if err := rec(recDedupe, &snapDedupe{ID: e.id, Result: *e.result()}); err != nil {
 			return err
 		}
 	}
@@ -280,6 +286,7 @@ func readSnapshot(r io.Reader, cfg Config) (*state, error) {
 		return nil, fmt.Errorf("%w: unsupported header %q version %d", errSnapshot, h.Magic, h.Version)
 	}
 	s := newState(cfg)
+	rd := &recordDecoder{}
 	var (
 		cur      *queue
 		curSrc   *source
@@ -312,12 +319,15 @@ func readSnapshot(r io.Reader, cfg Config) (*state, error) {
 			cur, curSrc = s.createQueue(sq.Project, sq.Name, sq.Meta), nil
 			got.Queues++
 		case recMessage:
-			m := new(Message)
-			if err := dec.Decode(m); err != nil {
+			m, err := rd.decode(dec)
+			if err != nil {
 				return nil, fmt.Errorf("%w: message: %v", errSnapshot, err)
 			}
-			if cur == nil || !ValidID(m.ID) || cur.getMsg(m.ID) != nil {
-				return nil, fmt.Errorf("%w: misplaced, invalid or duplicate message %q", errSnapshot, m.ID)
+			if cur == nil {
+				return nil, fmt.Errorf("%w: message %v outside a queue", errSnapshot, m.id())
+			}
+			if _, dup := cur.msgs.get(m.id()); dup {
+				return nil, fmt.Errorf("%w: duplicate message %v", errSnapshot, m.id())
 			}
 			s.addMsg(cur, m)
 			got.Messages++
@@ -370,9 +380,13 @@ func readSnapshot(r io.Reader, cfg Config) (*state, error) {
 			if !seenCnt {
 				return nil, fmt.Errorf("%w: no counters record", errSnapshot)
 			}
-			if counters.BodyBytes != s.bodyBytes || counters.OutboxBytes != s.outboxBytes {
+			outbox := s.outboxBytes
+			if h.Version <= 3 { // the counter covered every entry's body
+				outbox = s.allEntryBytes()
+			}
+			if counters.BodyBytes != s.bodyBytes || counters.OutboxBytes != outbox {
 				return nil, fmt.Errorf("%w: body bytes %d+%d, counters say %d+%d", errSnapshot,
-					s.bodyBytes, s.outboxBytes, counters.BodyBytes, counters.OutboxBytes)
+					s.bodyBytes, outbox, counters.BodyBytes, counters.OutboxBytes)
 			}
 			for _, src := range s.sources {
 				if src.subs.Len() == 0 && !s.keepsSource(src) {
@@ -391,6 +405,19 @@ func readSnapshot(r io.Reader, cfg Config) (*state, error) {
 			return nil, fmt.Errorf("%w: unknown record kind %d", errSnapshot, kind)
 		}
 	}
+}
+
+// allEntryBytes sums the bodies of all outbox entries (the outbox bytes
+// counter of snapshot versions up to 3).
+func (s *state) allEntryBytes() int64 {
+	var n int64
+	for _, src := range s.sources {
+		src.outbox.Ascend(func(e *OutboxEntry) bool {
+			n += int64(len(e.Body))
+			return true
+		})
+	}
+	return n
 }
 
 // readDeliveryRecord decodes a source, subscription or outbox record into s
@@ -430,8 +457,11 @@ func (s *state) readDeliveryRecord(dec *msgpack.Decoder, kind uint8, cur *source
 		if cur == nil || e.Seq == 0 || e.Seq > cur.tail {
 			return nil, fmt.Errorf("%w: misplaced outbox entry %d", errSnapshot, e.Seq)
 		}
-		if last, ok := cur.outbox.Max(); ok && e.Seq <= last.Seq {
+		if last, ok := cur.outbox.Max(); ok && (e.Seq <= last.Seq || e.MessageID <= last.MessageID) {
 			return nil, fmt.Errorf("%w: out-of-order outbox entry %d", errSnapshot, e.Seq)
+		}
+		if _, m := s.sharedMsg(cur, e); m != nil && m.body == string(e.Body) {
+			e.Body = m.bodyBytes() // share the body again, as before the snapshot
 		}
 		s.addEntry(cur, e)
 		got.Outbox++

@@ -202,32 +202,31 @@ func checkInvariants(tb testing.TB, f *FSM) {
 			tb.Fatalf("project %s: %d queues, %d ordered", pid, len(p.queues), p.order.Len())
 		}
 		for _, q := range p.queues {
-			free := 0
-			q.msgs.Ascend(func(m *Message) bool {
-				body += int64(len(m.Body))
-				if m.ClaimID == "" {
-					free++
-					if fm, ok := q.free.Get(m); !ok || fm != m {
-						tb.Fatalf("%s: free index misses %s", q.name, m.ID)
+			checkTree(tb, q.msgs)
+			var qbytes int64
+			q.msgs.ascend(mid{}, func(m *msg) bool {
+				qbytes += int64(len(m.body))
+				if m.claimed { // a claim id always names a stored claim with the same expiry
+					if c := q.claims[m.claimID().String()]; c == nil || c.Expires != m.claimExp {
+						tb.Fatalf("%s: message %v holds claim %v which is not stored (or expires otherwise)", q.name, m.id(), m.claimID())
 					}
-				} else if q.free.Has(m) {
-					tb.Fatalf("%s: claimed %s in the free index", q.name, m.ID)
-				}
-				if !q.exp.Has(expKey{m.Expires, m.ID}) {
-					tb.Fatalf("%s: expiry index misses %s", q.name, m.ID)
 				}
 				return true
 			})
-			if free != q.free.Len() || q.exp.Len() != q.msgs.Len() || q.cexp.Len() != len(q.claims) {
-				tb.Fatalf("%s: index sizes free %d/%d exp %d/%d cexp %d/%d", q.name, q.free.Len(), free,
-					q.exp.Len(), q.msgs.Len(), q.cexp.Len(), len(q.claims))
+			if qbytes != q.bytes {
+				tb.Fatalf("%s: body bytes %d, counted %d", q.name, qbytes, q.bytes)
+			}
+			body += qbytes
+			if q.cexp.Len() != len(q.claims) {
+				tb.Fatalf("%s: claim expiry index holds %d of %d claims", q.name, q.cexp.Len(), len(q.claims))
 			}
 			for _, c := range q.claims {
 				if !q.cexp.Has(expKey{c.Expires, c.ID}) {
 					tb.Fatalf("%s: claim expiry index misses %s", q.name, c.ID)
 				}
+				cid, _ := parseID(c.ID)
 				for _, id := range c.MsgIDs {
-					if m := q.getMsg(id); m == nil || (m.ClaimID != c.ID && c.Expires > s.lastNow) {
+					if m := q.getMsg(id); m == nil || (!m.heldBy(cid) && c.Expires > s.lastNow) {
 						tb.Fatalf("%s: active claim %s lists %s which it does not hold", q.name, c.ID, id)
 					}
 				}

@@ -14,9 +14,11 @@ const btreeDegree = 32
 // state is the whole replicated state. It is only touched with FSM.mu held
 // (for writing by apply and restore code, for reading by State methods).
 //
-// Stored values reachable from a snapshot capture are immutable: a *Message
-// or *claim is replaced, never modified, and a queue's metadata map is
-// replaced on PATCH. Trees and maps owned by the live state are mutated.
+// Stored values reachable from a snapshot capture are immutable: a *claim
+// is replaced, never modified, and a queue's metadata map is replaced on
+// PATCH. Messages live by value in copy-on-write trees (msgtree.go), which
+// copy a node before changing it once a capture shares it. Trees and maps
+// owned by the live state are mutated.
 type state struct {
 	maxBody  int64               // Config.MaxBodyBytes (0 = unlimited)
 	projects map[string]*project // project id -> its queues
@@ -24,7 +26,7 @@ type state struct {
 	// or a claim) by their earliest such time, so Sweep finds work in
 	// O(log Q) and does nothing when nothing is due. Derived, not snapshotted.
 	due       *btree.BTreeG[dueKey]
-	bodyBytes int64  // total bytes of stored message bodies (the memory budget counter)
+	bodyBytes int64  // total bytes of stored message bodies (under the memory budget)
 	lastNow   int64  // FSM time of the last applied entry (unix ns)
 	applied   uint64 // index of the last applied entry
 	dedupe    *dedupeWindow
@@ -37,7 +39,7 @@ type state struct {
 	subIDs      *btree.BTreeG[string]    // every subscription id, ordered (AllSubscriptions)
 	subExp      *btree.BTreeG[expKey]    // subscriptions by (Expires, id) (Sweep)
 	srcDue      *btree.BTreeG[srcDueKey] // sources with outbox entries by earliest entry expiry (Sweep)
-	outboxBytes int64                    // body bytes of all outbox entries (also under the memory budget)
+	outboxBytes int64                    // body bytes of outbox entries no stored message shares (also under the budget)
 	assignEpoch uint64                   // epoch of the last accepted Assign
 
 	// Topics (topics.go): by (project, name). Each topic's messages are the
@@ -53,19 +55,19 @@ type project struct {
 	order  *btree.BTreeG[*queue] // by name, for paging ListQueues
 }
 
-// queue is one queue with its messages and claims. msgs is the source of
-// truth; free, exp and cexp are indexes derived from msgs and claims.
+// queue is one queue with its messages and claims. msgs and claims are the
+// source of truth; cexp is an index derived from claims. msgs also answers
+// "which messages have no claim" and "which expires first" (msgtree.go).
 type queue struct {
 	project string
 	name    string
 	meta    map[string]json.RawMessage // stored metadata; replaced, never mutated in place
 	cfg     queueCfg                   // derived from meta
 
-	msgs   *btree.BTreeG[*Message] // all messages by id (= post order)
-	free   *btree.BTreeG[*Message] // messages with no ClaimID, by id (claim and pop candidates)
-	exp    *btree.BTreeG[expKey]   // messages by (Expires, ID)
-	claims map[string]*claim       // claim id -> claim (values immutable)
-	cexp   *btree.BTreeG[expKey]   // claims by (Expires, ID)
+	msgs   *msgTree              // all messages by id (= post order)
+	bytes  int64                 // body bytes of msgs
+	claims map[string]*claim     // claim id -> claim (values immutable)
+	cexp   *btree.BTreeG[expKey] // claims by (Expires, ID)
 
 	dueAt int64 // key under which the queue is registered in state.due
 	dueOn bool  // whether it is registered
@@ -112,8 +114,6 @@ func dueLess(a, b dueKey) bool {
 	return a.name < b.name
 }
 
-func msgLess(a, b *Message) bool { return a.ID < b.ID }
-
 func queueLess(a, b *queue) bool { return a.name < b.name }
 
 func newState(cfg Config) *state {
@@ -137,9 +137,7 @@ func newQueue(projectID, name string, meta map[string]json.RawMessage) *queue {
 		name:    name,
 		meta:    meta,
 		cfg:     cfgFromMeta(meta),
-		msgs:    btree.NewG(btreeDegree, msgLess),
-		free:    btree.NewG(btreeDegree, msgLess),
-		exp:     btree.NewG(btreeDegree, expLess),
+		msgs:    newMsgTree(),
 		claims:  map[string]*claim{},
 		cexp:    btree.NewG(btreeDegree, expLess),
 	}
@@ -186,15 +184,20 @@ func (s *state) deleteQueue(q *queue) {
 	}
 }
 
-// clearMessages drops every message and claim of q.
+// clearMessages drops every message and claim of q. The outbox entries of
+// q's source that shared a body with one of them count from now on.
 func (s *state) clearMessages(q *queue) {
-	q.msgs.Ascend(func(m *Message) bool {
-		s.bodyBytes -= int64(len(m.Body))
-		return true
-	})
-	q.msgs = btree.NewG(btreeDegree, msgLess)
-	q.free = btree.NewG(btreeDegree, msgLess)
-	q.exp = btree.NewG(btreeDegree, expLess)
+	if src := s.sources[sourceKey{q.project, SourceQueue, q.name}]; src != nil {
+		src.outbox.Ascend(func(e *OutboxEntry) bool {
+			if q.getMsg(e.MessageID) != nil {
+				s.countEntry(src, int64(len(e.Body)))
+			}
+			return true
+		})
+	}
+	s.bodyBytes -= q.bytes
+	q.bytes = 0
+	q.msgs = newMsgTree()
 	q.claims = map[string]*claim{}
 	q.cexp = btree.NewG(btreeDegree, expLess)
 	s.syncDue(q)
@@ -210,49 +213,54 @@ func (s *state) sortedProjects() []string {
 	return out
 }
 
-// addMsg stores a new message and indexes it.
-func (s *state) addMsg(q *queue, m *Message) {
-	q.msgs.ReplaceOrInsert(m)
-	if m.ClaimID == "" {
-		q.free.ReplaceOrInsert(m)
-	}
-	q.exp.ReplaceOrInsert(expKey{m.Expires, m.ID})
-	s.bodyBytes += int64(len(m.Body))
+// addMsg stores a new message.
+func (s *state) addMsg(q *queue, m msg) {
+	q.msgs.insert(m)
+	q.bytes += int64(len(m.body))
+	s.bodyBytes += int64(len(m.body))
 	s.syncDue(q)
 }
 
-// dropMsg removes a stored message from q, its indexes and its claim.
-func (s *state) dropMsg(q *queue, m *Message) {
-	q.msgs.Delete(m)
-	q.free.Delete(m)
-	q.exp.Delete(expKey{m.Expires, m.ID})
-	s.bodyBytes -= int64(len(m.Body))
-	if m.ClaimID != "" {
-		if c := q.claims[m.ClaimID]; c != nil {
-			q.claims[c.ID] = c.without(m.ID)
+// dropMsg removes a stored message from q and from its claim, and returns
+// it.
+func (s *state) dropMsg(q *queue, id mid) (msg, bool) {
+	m, ok := q.msgs.remove(id)
+	if !ok {
+		return msg{}, false
+	}
+	q.bytes -= int64(len(m.body))
+	s.bodyBytes -= int64(len(m.body))
+	if m.outboxed {
+		s.releaseShared(q, &m)
+	}
+	if m.claimed {
+		if c := q.claims[m.claimID().String()]; c != nil {
+			q.claims[c.ID] = c.without(id.String())
 		}
 	}
 	s.syncDue(q)
+	return m, true
 }
 
-// swapMsg replaces a stored message by nm (same ID) and fixes the indexes.
-func (s *state) swapMsg(q *queue, old, nm *Message) {
-	q.msgs.ReplaceOrInsert(nm)
-	if nm.ClaimID == "" {
-		q.free.ReplaceOrInsert(nm)
-	} else if old.ClaimID == "" {
-		q.free.Delete(old)
+// updateMsg changes a stored message in place (fn must keep its id) and
+// returns the message afterwards.
+func (s *state) updateMsg(q *queue, id mid, fn func(*msg)) (msg, bool) {
+	var out msg
+	if !q.msgs.update(id, func(m *msg) { fn(m); out = *m }) {
+		return msg{}, false
 	}
-	if old.Expires != nm.Expires {
-		q.exp.Delete(expKey{old.Expires, old.ID})
-		q.exp.ReplaceOrInsert(expKey{nm.Expires, nm.ID})
-		s.syncDue(q)
-	}
+	s.syncDue(q)
+	return out, true
 }
 
-// getMsg looks a message up by id.
-func (q *queue) getMsg(id string) *Message {
-	m, _ := q.msgs.Get(&Message{ID: id})
+// getMsg looks a message up by the text of its id. The result is valid
+// until the next change of q and must not be written through.
+func (q *queue) getMsg(id string) *msg {
+	n, ok := parseID(id)
+	if !ok {
+		return nil
+	}
+	m, _ := q.msgs.get(n)
 	return m
 }
 
@@ -280,11 +288,7 @@ func (c *claim) without(id string) *claim {
 
 // nextDue is the earliest expiry of a message or claim of q.
 func (q *queue) nextDue() (int64, bool) {
-	var at int64
-	on := false
-	if k, ok := q.exp.Min(); ok {
-		at, on = k.at, true
-	}
+	at, on := q.msgs.minExp()
 	if k, ok := q.cexp.Min(); ok && (!on || k.at < at) {
 		at, on = k.at, true
 	}
@@ -306,33 +310,16 @@ func (s *state) syncDue(q *queue) {
 	q.dueAt, q.dueOn = at, on
 }
 
-// claimActive reports whether m is held by a claim that is active at now.
-func claimActive(m *Message, now int64) bool {
-	return m.ClaimID != "" && m.ClaimExpires > now
-}
-
 // available reports whether m can be listed as free, claimed or popped at
 // now: unexpired, not actively claimed and (with delay handling on) not
 // delayed.
-func (q *queue) available(m *Message, now int64) bool {
-	return m.Expires > now && !claimActive(m, now) && (q.cfg.delay <= 0 || m.AvailableAt <= now)
-}
-
-// view returns a copy of m as seen at now: claim fields are cleared unless
-// the claim is active.
-func view(m *Message, now int64) Message {
-	v := *m
-	if !claimActive(m, now) {
-		v.ClaimID = ""
-		v.ClaimExpires = 0
-	}
-	return v
+func (q *queue) available(m *msg, now int64) bool {
+	return m.expires > now && !m.active(now) && (q.cfg.delay <= 0 || m.availAt <= now)
 }
 
 // addSeconds returns t + secs seconds in nanoseconds, saturating instead of
 // overflowing.
 func addSeconds(t, secs int64) int64 {
-	const maxInt64 = 1<<63 - 1
 	if secs <= 0 {
 		return t
 	}

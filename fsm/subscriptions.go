@@ -49,7 +49,6 @@ type source struct {
 	bytes  int64                       // body bytes of the entries
 	dueAt  int64                       // key under which the source is registered in state.srcDue
 	dueOn  bool
-	byID   map[string]uint64 // topic sources only: message id -> Seq of its entry
 }
 
 // cursorKey orders a source's subscriptions by cursor.
@@ -118,7 +117,6 @@ func newSource(key sourceKey) *source {
 		cursors:      btree.NewG(btreeDegree, cursorLess),
 		outbox:       btree.NewG(btreeDegree, entryLess),
 		oexp:         btree.NewG(btreeDegree, seqExpLess),
-		byID:         topicIndex(key.kind),
 	}
 }
 

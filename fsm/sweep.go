@@ -19,16 +19,13 @@ func (s *state) sweep(c *applyCtx, p *Sweep) Result {
 		q := d.q
 		s.reapClaims(q, c.now)
 		for p.Limit <= 0 || swept < p.Limit {
-			k, ok := q.exp.Min()
-			if !ok || k.at > c.now {
+			at, ok := q.msgs.minExp()
+			if !ok || at > c.now {
 				break
 			}
-			if m := q.getMsg(k.id); m != nil {
-				s.dropMsg(q, m)
-				swept++
-			} else { // cannot happen: exp mirrors msgs
-				q.exp.Delete(k)
-			}
+			id, _ := q.msgs.minExpID()
+			s.dropMsg(q, id)
+			swept++
 		}
 		s.syncDue(q)
 	}

@@ -32,15 +32,6 @@ func topicLess(a, b *topic) bool {
 	return a.name < b.name
 }
 
-// topicIndex returns the message-id index of a new source: a map for
-// topic sources (their messages are read and deleted by id), nil otherwise.
-func topicIndex(kind string) map[string]uint64 {
-	if kind == SourceTopic {
-		return map[string]uint64{}
-	}
-	return nil
-}
-
 // topic returns a stored topic or nil. O(log T).
 func (s *state) topic(projectID, name string) *topic {
 	t, _ := s.topics.Get(&topic{project: projectID, name: name})
@@ -69,7 +60,6 @@ func (s *state) clearOutbox(src *source) {
 	src.bytes = 0
 	src.outbox = btree.NewG(btreeDegree, entryLess)
 	src.oexp = btree.NewG(btreeDegree, seqExpLess)
-	src.byID = topicIndex(src.key.kind)
 	s.syncSrcDue(src)
 }
 
@@ -196,15 +186,11 @@ func (s *state) topicMessagesPost(c *applyCtx, p *TopicMessagesPost) Result {
 // topicMessagesDelete deletes listed topic messages; unknown ids are fine.
 func (s *state) topicMessagesDelete(_ *applyCtx, p *TopicMessagesDelete) Result {
 	src := s.sources[sourceKey{p.Project, SourceTopic, p.Topic}]
-	if src == nil || src.byID == nil {
+	if src == nil {
 		return Result{}
 	}
 	for _, id := range p.IDs {
-		seq, ok := src.byID[id]
-		if !ok {
-			continue
-		}
-		if e, ok := src.outbox.Get(&OutboxEntry{Seq: seq}); ok {
+		if e, ok := src.entryByID(id); ok {
 			s.dropEntry(src, e)
 		}
 	}

@@ -118,11 +118,7 @@ func (s *State) GetTopicMessages(project, name string, ids []string, now int64) 
 			continue
 		}
 		seen[id] = true
-		seq, ok := src.byID[id]
-		if !ok {
-			continue
-		}
-		if e, ok := src.outbox.Get(&OutboxEntry{Seq: seq}); ok && e.Expires > now {
+		if e, ok := src.entryByID(id); ok && e.Expires > now {
 			out = append(out, entryMessage(e))
 		}
 	}

@@ -38,8 +38,8 @@ func TestChaosShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d ops (%d unknown), %d faults, %d acknowledged messages, linearizability %s",
-		rep.Ops, rep.Unknown, rep.Faults, rep.Check.Acked, rep.Lin.Result)
+	t.Logf("%d ops (%d unknown), %d faults, %d acknowledged messages, linearizability %s in %v (%d ops, %d unknown, %d resolved by retry)",
+		rep.Ops, rep.Unknown, rep.Faults, rep.Check.Acked, rep.Lin.Result, rep.Lin.Elapsed, rep.Lin.Ops, rep.Lin.Pending, rep.Lin.Resolved)
 	for _, n := range rep.Check.Notes {
 		t.Log("note: " + n)
 	}
@@ -48,5 +48,12 @@ func TestChaosShort(t *testing.T) {
 	}
 	for _, v := range rep.Violations {
 		t.Error(v.String())
+	}
+}
+
+// -measure partition cuts real links, so it refuses to run without -netns.
+func TestMeasurePartitionNeedsNetns(t *testing.T) {
+	if got := run([]string{"-measure", "partition", "-trials", "1"}); got != 2 {
+		t.Fatalf("exit status %d, want 2", got)
 	}
 }

@@ -4,11 +4,13 @@
 // nothing acknowledged lost, exclusive claims, a linearizable queue
 // (porcupine) and at-least-once webhook delivery. It exits 1 on any
 // violation. With -measure it measures failover, availability or webhook
-// re-ownership instead.
+// re-ownership instead; -netns -measure partition measures the majority's
+// availability while one node is cut off by a real network partition.
 //
 //	herald-chaos -duration 90s -seed 1
 //	herald-chaos -measure failover -trials 12 -node-args "-raft-heartbeat-timeout 200ms ..."
 //	herald-chaos -measure reown -trials 10
+//	herald-chaos -netns -measure partition -trials 10 -cut-for 15s
 package main
 
 import (
@@ -41,8 +43,9 @@ func run(args []string) int {
 	keep := fs.Bool("keep", false, "keep data dirs and node logs when a violation is found")
 	history := fs.String("history", "", "write the recorded history as JSON to this path")
 	html := fs.String("porcupine-html", "herald-chaos-lin.html", "write porcupine's visualization here on a linearizability violation")
-	measure := fs.String("measure", "", "measure instead of checking: failover | pause | reown")
-	trials := fs.Int("trials", 12, "-measure failover: leader kills; -measure reown: owner kills")
+	measure := fs.String("measure", "", "measure instead of checking: failover | pause | reown | partition (with -netns)")
+	trials := fs.Int("trials", 12, "-measure failover: leader kills; reown: owner kills; partition: cuts")
+	cutFor := fs.Duration("cut-for", 15*time.Second, "-measure partition: how long each cut lasts (more than 11 s)")
 	pauseFor := fs.Duration("pause-for", 20*time.Second, "-measure pause: how long one follower stays stopped")
 	nodeArgs := fs.String("node-args", "", "extra flags for every node, space separated (e.g. raft timeouts)")
 	claimTTL := fs.Int("claim-ttl", 3600, "claim ttl in seconds; keep it longer than the run")
@@ -52,13 +55,17 @@ func run(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *measure == "partition" && !*netns {
+		fmt.Fprintln(os.Stderr, "herald-chaos: -measure partition needs -netns (real network partitions in namespaces; root)")
+		return 2
+	}
 	if *netns {
 		if why := chaos.NetnsSupported(); why != "" {
 			fmt.Fprintln(os.Stderr, "herald-chaos: "+why+"; -netns not available here (process faults only without it)")
 			return 2
 		}
-		if *measure != "" || *check != "" {
-			fmt.Fprintln(os.Stderr, "herald-chaos: -netns works only with a chaos run, not with -measure or -check")
+		if *measure != "" && *measure != "partition" || *check != "" {
+			fmt.Fprintln(os.Stderr, "herald-chaos: -netns works only with a chaos run or -measure partition, not with other -measure kinds or -check")
 			return 2
 		}
 		set := false
@@ -135,6 +142,14 @@ func run(args []string) int {
 			*nodes, *nodeArgs, *trials, len(r.Reown), r.Failed, leaders,
 			rm.Round(time.Millisecond), rx.Round(time.Millisecond), dm.Round(time.Millisecond), dx.Round(time.Millisecond))
 		return 0
+	case "partition":
+		r, err := chaos.MeasurePartition(ctx, cfg, *trials, *cutFor)
+		printPartition(cfg, r, *cutFor)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "herald-chaos:", err)
+			return 2
+		}
+		return 0
 	case "pause":
 		ok, total, err := chaos.MeasurePause(ctx, cfg, *pauseFor)
 		if err != nil {
@@ -145,7 +160,7 @@ func run(args []string) int {
 			*nodes, *pauseFor, ok, total, float64(ok)/float64(max(total, 1)))
 		return 0
 	default:
-		fmt.Fprintln(os.Stderr, "herald-chaos: -measure must be failover, pause or reown")
+		fmt.Fprintln(os.Stderr, "herald-chaos: -measure must be failover, pause, reown or partition")
 		return 2
 	}
 
@@ -170,8 +185,8 @@ func printReport(cfg chaos.Config, r *chaos.Report, runErr error) {
 		r.Ops, r.OK, r.Failed, r.Unknown, r.Faults)
 	fmt.Printf("(a) acknowledged messages: %d, consumed %d, present at the end %d\n",
 		r.Check.Acked, r.Check.Consumed, r.Check.Present)
-	fmt.Printf("(c) linearizability of queue %q: %s (%d ops, %d with unknown outcome)\n",
-		chaos.LinQueue, r.Lin.Result, r.Lin.Ops, r.Lin.Pending)
+	fmt.Printf("(c) linearizability of queue %q: %s in %v (%d ops checked, %d still with unknown outcome; %d first answered unknown, resolved by a retry with the same Idempotency-Key)\n",
+		chaos.LinQueue, r.Lin.Result, r.Lin.Elapsed.Round(time.Millisecond), r.Lin.Ops, r.Lin.Pending, r.Lin.Resolved)
 	if r.Lin.Result == "Unknown" {
 		fmt.Println("    (inconclusive: porcupine timed out; re-check the -history file with -check)")
 	}
@@ -207,8 +222,9 @@ func checkFile(path, html string) int {
 	}
 	res := chaos.CheckHistory(ops)
 	lin := chaos.CheckLinearizable(ops, 5*time.Minute)
-	fmt.Printf("%d ops; acknowledged %d, consumed %d, present %d; linearizability of %q: %s (%d ops, %d pending)\n",
-		len(ops), res.Acked, res.Consumed, res.Present, chaos.LinQueue, lin.Result, lin.Ops, lin.Pending)
+	fmt.Printf("%d ops; acknowledged %d, consumed %d, present %d; linearizability of %q: %s in %v (%d ops checked, %d with unknown outcome, %d resolved by retry)\n",
+		len(ops), res.Acked, res.Consumed, res.Present, chaos.LinQueue, lin.Result, lin.Elapsed.Round(time.Millisecond),
+		lin.Ops, lin.Pending, lin.Resolved)
 	for _, n := range res.Notes {
 		fmt.Println("note: " + n)
 	}

@@ -32,6 +32,7 @@ type serveFlags struct {
 	smtpPort                    int
 	externalURL                 string
 	deliveryConcurrency         int
+	debugAddr                   string
 }
 
 // envName maps a flag name to its environment variable: -raft-addr ->
@@ -75,6 +76,7 @@ func newServeFlagSet(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.smtpFrom, "smtp-from", "", "default From address of notification emails")
 	fs.StringVar(&f.externalURL, "external-url", "", "public base URL of the API, used in confirmation links (WSGISubscribeURL)")
 	fs.IntVar(&f.deliveryConcurrency, "delivery-concurrency", node.DefaultDeliveryConcurrency, "delivery attempts in flight per node")
+	fs.StringVar(&f.debugAddr, "debug-addr", "", "bind address of a separate listener serving /debug/pprof/ (empty: off; keep it on loopback)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: herald serve [flags]\n\nRuns one Herald node. Every flag can also be set as HERALD_<NAME>\n(e.g. -raft-addr as HERALD_RAFT_ADDR); a flag on the command line wins over\nthe environment, which wins over the default.\n\nFlags:\n")
 		fs.PrintDefaults()

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/herald-mq/herald/node"
 )
@@ -78,6 +82,15 @@ func serve(args []string, stderr io.Writer) int {
 		logger.Error("cannot start node", "err", err)
 		return 1
 	}
+	if f.debugAddr != "" {
+		stop, err := serveDebug(f.debugAddr, logger)
+		if err != nil {
+			logger.Error("cannot serve -debug-addr", "err", err)
+			n.Close()
+			return 1
+		}
+		defer stop()
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -114,4 +127,27 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("-log-format %q: use text or json", format)
 	}
+}
+
+// serveDebug serves net/http/pprof on its own listener, so profiles never
+// share the API's port or its middleware. The returned func closes it.
+func serveDebug(addr string, logger *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { // owner: serve; stopped by the returned func
+		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+			logger.Warn("debug listener stopped", "err", err)
+		}
+	}()
+	logger.Info("serving pprof", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }

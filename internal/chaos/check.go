@@ -13,6 +13,7 @@ type Violation struct {
 	Detail string
 }
 
+// String renders the violation for the run's summary.
 func (v Violation) String() string { return "VIOLATION [" + v.Check + "] " + v.Detail }
 
 func fmtT(ns int64) string {

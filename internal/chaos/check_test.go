@@ -117,3 +117,22 @@ func TestLinearizable(t *testing.T) {
 		t.Fatalf("stale list: %s", r.Result)
 	}
 }
+
+func TestPartitionFigures(t *testing.T) {
+	r := PartitionResult{Trials: []PartitionTrial{
+		{Role: "leader", Writes: 3, WritesOK: 2, Reads: 1, ReadsOK: 1},
+		{Role: "follower", Writes: 0, Reads: 0},
+	}}
+	if got := r.By("leader"); len(got) != 1 || got[0].Fraction() != 0.75 {
+		t.Fatalf("leader trials %+v", got)
+	}
+	if got := r.By("follower")[0].Fraction(); got != 0 {
+		t.Fatalf("fraction of no requests: %v", got)
+	}
+	if got := FormatCounts(map[string]int{"b": 2, "a": 1}); got != "{a: 1, b: 2}" {
+		t.Fatalf("FormatCounts: %s", got)
+	}
+	if got, _ := MedianMax([]time.Duration{3, 1, 2}); got != 2 {
+		t.Fatalf("median %v", got)
+	}
+}

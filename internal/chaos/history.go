@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,6 +56,16 @@ type Op struct {
 	Target  string   `json:"target,omitempty"`   // delete: message id
 	ClaimID string   `json:"claim_id,omitempty"` // claim result / delete arg
 	Msgs    []MsgRef `json:"msgs,omitempty"`     // post ids, claim/pop/list results
+
+	// Lin writes only (see linwork.go): the Idempotency-Key sent, and for
+	// a write whose first answer was unknown and that a retry with the
+	// same key resolved, when and how the first attempt ended, how many
+	// retries it took and which node answered the last one.
+	IdemKey     string `json:"idem_key,omitempty"`
+	FirstReturn int64  `json:"first_return,omitempty"`
+	FirstErr    string `json:"first_err,omitempty"`
+	Retries     int    `json:"retries,omitempty"`
+	ResolvedBy  string `json:"resolved_by,omitempty"`
 }
 
 // Event is a fault or other note on the run's time line.
@@ -66,6 +77,7 @@ type Event struct {
 // History is the concurrent-safe record of a run.
 type History struct {
 	start  time.Time
+	writes atomic.Int64 // write calls of the workload (see CountWrite)
 	mu     sync.Mutex
 	Ops    []Op    `json:"ops"`
 	Events []Event `json:"events"`
@@ -76,6 +88,13 @@ func NewHistory() *History { return &History{start: time.Now()} }
 
 // Now is the current run time in nanoseconds.
 func (h *History) Now() int64 { return int64(time.Since(h.start)) }
+
+// CountWrite counts one write call of the workload (its retries, which
+// reuse its Idempotency-Key, are not counted again).
+func (h *History) CountWrite() { h.writes.Add(1) }
+
+// Writes is the number of write calls counted so far.
+func (h *History) Writes() int64 { return h.writes.Load() }
 
 // Add records op and returns its sequence number.
 func (h *History) Add(op Op) int {

@@ -96,10 +96,12 @@ var QueueModel = porcupine.Model{
 
 // LinearizableResult is the outcome of check (c).
 type LinearizableResult struct {
-	Ops     int
-	Pending int
-	Result  porcupine.CheckResult
-	Info    porcupine.LinearizationInfo
+	Ops      int // operations given to porcupine
+	Pending  int // of them, with an unknown outcome (open-ended)
+	Resolved int // of them, first answered unknown and resolved by a retry with the same Idempotency-Key
+	Result   porcupine.CheckResult
+	Info     porcupine.LinearizationInfo
+	Elapsed  time.Duration // porcupine's search time
 }
 
 // LinOperations turns the LinQueue operations of a history into porcupine
@@ -180,8 +182,16 @@ func LinOperations(ops []Op) (out []porcupine.Operation, pending int) {
 // CheckLinearizable runs porcupine over the LinQueue history (check c).
 func CheckLinearizable(ops []Op, timeout time.Duration) LinearizableResult {
 	pops, pending := LinOperations(ops)
+	resolved := 0
+	for _, o := range ops {
+		if o.Queue == LinQueue && o.Retries > 0 && o.Outcome == OK {
+			resolved++
+		}
+	}
+	t0 := time.Now()
 	r, info := porcupine.CheckOperationsVerbose(QueueModel, pops, timeout)
-	return LinearizableResult{Ops: len(pops), Pending: pending, Result: r, Info: info}
+	return LinearizableResult{Ops: len(pops), Pending: pending, Resolved: resolved, Result: r, Info: info,
+		Elapsed: time.Since(t0)}
 }
 
 // WriteVisualization writes porcupine's HTML view of a check to path.

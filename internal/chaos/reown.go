@@ -23,7 +23,8 @@ type ReownResult struct {
 	OwnerWas []string        // per trial: "leader" or "follower" (the killed owner's raft role)
 }
 
-func medianMax(ts []time.Duration) (time.Duration, time.Duration) {
+// MedianMax returns the median and the maximum of ts (0, 0 if empty).
+func MedianMax(ts []time.Duration) (time.Duration, time.Duration) {
 	if len(ts) == 0 {
 		return 0, 0
 	}
@@ -32,9 +33,11 @@ func medianMax(ts []time.Duration) (time.Duration, time.Duration) {
 	return s[len(s)/2], s[len(s)-1]
 }
 
-// ReownStats returns median and max of both series.
-func (r ReownResult) ReownStats() (time.Duration, time.Duration)   { return medianMax(r.Reown) }
-func (r ReownResult) DeliverStats() (time.Duration, time.Duration) { return medianMax(r.Deliver) }
+// ReownStats returns median and max of the re-ownership times.
+func (r ReownResult) ReownStats() (time.Duration, time.Duration) { return MedianMax(r.Reown) }
+
+// DeliverStats returns median and max of the post-after-kill delivery times.
+func (r ReownResult) DeliverStats() (time.Duration, time.Duration) { return MedianMax(r.Deliver) }
 
 // MeasureReown starts a cluster with a loopback webhook sink subscribed
 // to ReownQueue and, trials times: posts a message and waits for its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -176,11 +177,12 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	var wg sync.WaitGroup
 	for i := 0; i < cfg.Clients; i++ {
 		w := &worker{id: i, rng: rand.New(rand.NewSource(rng.Int63())), h: h, nodes: c.Nodes,
-			clients: newClients(c.Nodes, 5*time.Second), lin: i < 2, push: sink != nil, claimTTL: cfg.ClaimTTL}
+			clients: newClients(c.Nodes, 5*time.Second), lin: i < 2, push: sink != nil, claimTTL: cfg.ClaimTTL,
+			hc: &http.Client{Timeout: 5 * time.Second}}
 		wg.Add(1)
-		go func() { // owner: Run; ends with wctx
+		go func() { // owner: Run; ends with wctx (a lin write's resolution: at most resolveBound later, or with ctx)
 			defer wg.Done()
-			w.run(wctx)
+			w.run(wctx, ctx)
 		}()
 	}
 	f := &faulter{c: c, h: h, rng: rand.New(rand.NewSource(rng.Int63())), kinds: cfg.Faults, logf: logf, net: netns}

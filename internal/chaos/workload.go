@@ -33,6 +33,10 @@ type worker struct {
 	push     bool
 	claimTTL int
 	seq      int
+	hc       *http.Client // lin writes: first attempts
+	noPops   bool         // lin: a pop stayed unknown, pop no more
+
+	resolveFor time.Duration // bound of a lin write's resolution; 0 = resolveBound
 }
 
 func newClients(nodes []*Node, timeout time.Duration) []*client.Client {
@@ -79,11 +83,13 @@ func refs(ms []client.Message) []MsgRef {
 	return out
 }
 
-// run loops until ctx ends (bounded by the run's duration).
-func (w *worker) run(ctx context.Context) {
+// run loops until ctx ends (bounded by the run's duration); abort (the
+// run's parent context) also stops a lin write's resolution, which may
+// outlast ctx by at most resolveBound.
+func (w *worker) run(ctx, abort context.Context) {
 	for ctx.Err() == nil {
 		if w.lin {
-			w.linOp(ctx)
+			w.linOp(abort)
 			sleepCtx(ctx, time.Duration(40+w.rng.Intn(120))*time.Millisecond)
 			continue
 		}
@@ -124,6 +130,7 @@ func (w *worker) post(queue string, count int) {
 		msgs[i] = client.NewMessage{Body: map[string]string{"t": tok}, TTL: msgTTL}
 	}
 	ctx, cancel := opCtx()
+	w.h.CountWrite()
 	ids, err := w.clients[k].PostMessages(ctx, queue, msgs)
 	cancel()
 	op.Return = w.h.Now()
@@ -148,6 +155,7 @@ func (w *worker) pop(queue string, n int) {
 	op := w.base(OpPop, queue, k)
 	op.N = n
 	ctx, cancel := opCtx()
+	w.h.CountWrite()
 	ms, err := w.clients[k].PopMessages(ctx, queue, n)
 	cancel()
 	op.Return = w.h.Now()
@@ -179,6 +187,7 @@ func (w *worker) claimAndDelete(queue string) {
 	op := w.base(OpClaim, queue, k)
 	op.N, op.TTL = 1+w.rng.Intn(5), w.claimTTL
 	ctx, cancel := opCtx()
+	w.h.CountWrite()
 	cl, err := w.clients[k].ClaimMessages(ctx, queue, w.claimTTL, 60, op.N)
 	cancel()
 	op.Return = w.h.Now()
@@ -199,6 +208,7 @@ func (w *worker) claimAndDelete(queue string) {
 		dop := w.base(OpDelete, queue, d)
 		dop.Target, dop.ClaimID = m.ID, cl.ID
 		ctx, cancel := opCtx()
+		w.h.CountWrite()
 		err := w.clients[d].DeleteMessage(ctx, queue, m.ID, cl.ID)
 		cancel()
 		dop.Return = w.h.Now()
@@ -221,16 +231,5 @@ func (w *worker) mainOp(ctx context.Context) {
 		w.claimAndDelete(q)
 	default:
 		w.pop(q, 1+w.rng.Intn(3))
-	}
-}
-
-func (w *worker) linOp(ctx context.Context) {
-	switch r := w.rng.Intn(100); {
-	case r < 45:
-		w.post(LinQueue, 1)
-	case r < 75:
-		w.pop(LinQueue, 1+w.rng.Intn(2))
-	default:
-		w.list(LinQueue, true)
 	}
 }

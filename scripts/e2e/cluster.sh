@@ -14,7 +14,8 @@
 #
 # Environment: HERALD_BIN (binary), HERALD_E2E_START_TIMEOUT (seconds,
 # default 30), HERALD_E2E_STOP_TIMEOUT (seconds, default 15),
-# HERALD_E2E_LOG_LEVEL (default info).
+# HERALD_E2E_LOG_LEVEL (default info), HERALD_E2E_DEBUG=1 (each node also
+# serves pprof on a kernel-chosen loopback port, logged as "serving pprof").
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,6 +23,7 @@ bin=${HERALD_BIN:-$root/bin/herald}
 start_timeout=${HERALD_E2E_START_TIMEOUT:-30}
 stop_timeout=${HERALD_E2E_STOP_TIMEOUT:-15}
 log_level=${HERALD_E2E_LOG_LEVEL:-info}
+debug=${HERALD_E2E_DEBUG:-}
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
@@ -146,6 +148,7 @@ start_cluster() {
       -subscriber-allow-cidrs 127.0.0.0/8
       -log-level "$log_level")
     if [ -n "$join" ]; then args+=(-join "$join"); fi
+    if [ -n "$debug" ]; then args+=(-debug-addr 127.0.0.1:0); fi
     "$bin" "${args[@]}" >"$dir/node$k.log" 2>&1 </dev/null &
     echo $! >>"$dir/pids"
   }
