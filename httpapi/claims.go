@@ -58,8 +58,7 @@ func (s *server) postClaim(c *call) {
 		return
 	}
 	c.w.Header().Set("Location", claimHref(c.queue(), res.ClaimID))
-	writeJSON(c.w, http.StatusCreated, map[string][]messageRepr{
-		"messages": reprMessages(c.queue(), res.Messages, res.ClaimID, s.nowNano())})
+	writeMessages(c.w, http.StatusCreated, reprMessages(c.queue(), res.Messages, res.ClaimID, s.nowNano()))
 }
 
 // claimRepr is the body of GET claim.

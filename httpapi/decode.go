@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/herald-mq/herald/fsm"
 )
@@ -30,7 +29,7 @@ func readBody(c *call, limit int64, tooLarge *apiError) ([]byte, *apiError) {
 	if c.r.ContentLength > limit {
 		return nil, tooLarge
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, limit))
+	b, err := readAll(http.MaxBytesReader(c.w, c.r.Body, limit), c.r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -39,6 +38,30 @@ func readBody(c *call, limit int64, tooLarge *apiError) ([]byte, *apiError) {
 		return nil, newError(http.StatusServiceUnavailable, titleUnavailable, descBodyRead)
 	}
 	return b, nil
+}
+
+// readAll is io.ReadAll starting with room for a body of the declared
+// size (size < 0: unknown) and the read that sees EOF, so that a body of
+// known length is read into one allocation.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	n := 512
+	if size > 0 {
+		n = int(size) + 1
+	}
+	b := make([]byte, 0, n)
+	for {
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // let append pick the next size
+		}
+	}
 }
 
 // docKind is the top-level JSON type of a request document.
@@ -51,50 +74,21 @@ const (
 
 // checkDocument validates b as Zaqar's wsgi utils.read_json does (§0.4):
 // UTF-8, one JSON value, an object or array at the top, and every integer
-// literal within signed 64 bits. It returns the top-level kind.
+// literal within signed 64 bits. It returns the top-level kind. Failures
+// are reported in document order: an out-of-range integer before the first
+// syntax error is "integer too large", anything else "could not be parsed".
 func checkDocument(b []byte) (docKind, *apiError) {
 	if len(b) == 0 {
 		return 0, badBody(descBodyEmpty)
 	}
-	if !utf8.Valid(b) {
-		return 0, badBody(descBodyParse)
+	kind, r := scanDocument(b)
+	switch r {
+	case scanOK:
+		return kind, nil
+	case scanIntRange:
+		return 0, badBody(descIntTooLarge)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return 0, badBody(descBodyParse)
-	}
-	top, ok := tok.(json.Delim)
-	if !ok || (top != '{' && top != '[') {
-		return 0, badBody(descBodyParse)
-	}
-	for depth := 1; depth > 0; {
-		tok, err := dec.Token()
-		if err != nil {
-			return 0, badBody(descBodyParse)
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			if t == '{' || t == '[' {
-				if depth++; depth > maxJSONDepth {
-					return 0, badBody(descBodyParse)
-				}
-			} else {
-				depth--
-			}
-		case json.Number:
-			if isIntLiteral(string(t)) {
-				if _, err := strconv.ParseInt(string(t), 10, 64); err != nil {
-					return 0, badBody(descIntTooLarge)
-				}
-			}
-		}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return 0, badBody(descBodyParse)
-	}
-	return docKind(top), nil
+	return 0, badBody(descBodyParse)
 }
 
 // isIntLiteral reports whether a JSON number has no fraction or exponent
@@ -189,6 +183,11 @@ func intField(obj map[string]json.RawMessage, name string, def *int64) (*int64, 
 // kept only when delayEnabled (the queue has a truthy
 // _default_message_delay); otherwise any delay sent is dropped unchecked,
 // as Zaqar does. Absent ttl/delay stay nil for the FSM to resolve.
+//
+// It walks the validated document instead of unmarshalling it into maps
+// (the hot path of every producer): a repeated key counts with its last
+// value, as in a map, and each body is a sub-slice of b, byte for byte what
+// json.RawMessage would have copied.
 func decodeMessagesPost(b []byte, delayEnabled bool) ([]fsm.NewMessage, *apiError) {
 	kind, err := checkDocument(b)
 	if err != nil {
@@ -197,43 +196,73 @@ func decodeMessagesPost(b []byte, delayEnabled bool) ([]fsm.NewMessage, *apiErro
 	if kind != docObject {
 		return nil, badAPI("No messages were found in the request body.")
 	}
-	var doc map[string]json.RawMessage
-	if e := json.Unmarshal(b, &doc); e != nil {
-		return nil, badBody(descBodyParse)
+	var rawMsgs []byte
+	for it := newMemberIter(bytes.TrimLeft(b, " \t\r\n")); ; {
+		k, v, ok := it.next()
+		if !ok {
+			break
+		}
+		if keyIs(k, "messages") {
+			rawMsgs = v
+		}
 	}
-	rawMsgs, ok := doc["messages"]
-	if !ok {
+	if rawMsgs == nil {
 		return nil, badAPI("No messages were found in the request body.")
 	}
-	if rawKind(rawMsgs) != '[' {
+	if rawMsgs[0] != '[' {
 		return nil, badBody(descDocType)
 	}
-	var items []json.RawMessage
-	if e := json.Unmarshal(rawMsgs, &items); e != nil {
-		return nil, badBody(descBodyParse)
+	n := 0
+	for it := newElemIter(rawMsgs); ; n++ {
+		if _, ok := it.next(); !ok {
+			break
+		}
 	}
-	msgs := make([]fsm.NewMessage, 0, len(items))
-	for _, item := range items {
-		if rawKind(item) != '{' {
+	msgs := make([]fsm.NewMessage, 0, n)
+	ints := make([]int64, 0, 2*n) // backing store of the TTL and Delay pointers
+	for it := newElemIter(rawMsgs); ; {
+		item, ok := it.next()
+		if !ok {
+			break
+		}
+		if item[0] != '{' {
 			return nil, badBody(descDocType)
 		}
-		var obj map[string]json.RawMessage
-		if e := json.Unmarshal(item, &obj); e != nil {
-			return nil, badBody(descBodyParse)
+		var ttl, body, delay []byte
+		for mi := newMemberIter(item); ; {
+			k, v, ok := mi.next()
+			if !ok {
+				break
+			}
+			switch {
+			case keyIs(k, "ttl"):
+				ttl = v
+			case keyIs(k, "body"):
+				body = v
+			case keyIs(k, "delay"):
+				delay = v
+			}
 		}
-		ttl, aerr := intField(obj, "ttl", nil)
-		if aerr != nil {
-			return nil, aerr
+		var m fsm.NewMessage
+		if ttl != nil {
+			v, ok := intValue(ttl)
+			if !ok {
+				return nil, badBody("The value of the %q field must be a int.", "ttl")
+			}
+			ints = append(ints, v)
+			m.TTL = &ints[len(ints)-1]
 		}
-		body, ok := obj["body"]
-		if !ok {
+		if body == nil {
 			return nil, badBody("Missing \"body\" field.")
 		}
-		m := fsm.NewMessage{Body: body, TTL: ttl}
-		if delayEnabled {
-			if m.Delay, aerr = intField(obj, "delay", nil); aerr != nil {
-				return nil, aerr
+		m.Body = body
+		if delayEnabled && delay != nil {
+			v, ok := intValue(delay)
+			if !ok {
+				return nil, badBody("The value of the %q field must be a int.", "delay")
 			}
+			ints = append(ints, v)
+			m.Delay = &ints[len(ints)-1]
 		}
 		msgs = append(msgs, m)
 	}
@@ -387,19 +416,44 @@ func decodeClaimBody(b []byte, required bool) (claimBody, *apiError) {
 	if len(b) == 0 && !required {
 		return out, nil
 	}
-	obj, err := decodeObject(b)
+	kind, err := checkDocument(b)
 	if err != nil {
 		return out, err
 	}
-	ttl, err := intField(obj, "ttl", &out.TTL)
-	if err != nil {
-		return out, err
+	if kind != docObject {
+		return out, badBody(descDocType)
 	}
-	grace, err := intField(obj, "grace", &out.Grace)
-	if err != nil {
-		return out, err
+	// Walk the members instead of unmarshalling into a map; the last of a
+	// repeated key counts, as in a map.
+	var ttl, grace []byte
+	for it := newMemberIter(bytes.TrimLeft(b, " \t\r\n")); ; {
+		k, v, ok := it.next()
+		if !ok {
+			break
+		}
+		switch {
+		case keyIs(k, "ttl"):
+			ttl = v
+		case keyIs(k, "grace"):
+			grace = v
+		}
 	}
-	return claimBody{TTL: *ttl, Grace: *grace}, nil
+	body := out
+	for _, f := range [...]struct {
+		name string
+		raw  []byte
+		dst  *int64
+	}{{"ttl", ttl, &body.TTL}, {"grace", grace, &body.Grace}} {
+		if f.raw == nil {
+			continue
+		}
+		n, ok := intValue(f.raw)
+		if !ok {
+			return out, badBody("The value of the %q field must be a int.", f.name)
+		}
+		*f.dst = n
+	}
+	return body, nil
 }
 
 func validateClaimTTL(ttl int64) *apiError {
@@ -515,7 +569,12 @@ func queryString(kv [][2]string) string {
 	if len(kv) == 0 {
 		return ""
 	}
+	n := 0
+	for _, p := range kv {
+		n += len(p[0]) + len(p[1]) + 2
+	}
 	var sb strings.Builder
+	sb.Grow(n) // enough unless something needs escaping
 	for i, p := range kv {
 		if i == 0 {
 			sb.WriteByte('?')

@@ -11,6 +11,14 @@ import (
 	"github.com/herald-mq/herald/fsm"
 )
 
+// Canonical forms of header names the hooks read on every request:
+// http.Header.Get("Client-ID") would build "Client-Id" anew each time.
+const (
+	hdrURLSignature = "Url-Signature" // URL-Signature
+	hdrClientID     = "Client-Id"     // Client-ID
+	hdrProjectID    = "X-Project-Id"  // X-Project-ID
+)
+
 // runHooks runs Zaqar's request hooks in the order of ZAQAR-API.md §0.1
 // step 5, then the policy check of step 6. Each can end the request.
 func (s *server) runHooks(c *call, rt route) *apiError {
@@ -18,7 +26,7 @@ func (s *server) runHooks(c *call, rt route) *apiError {
 		return nil
 	}
 	// 1. signed URL, only when the request presents one.
-	if c.r.Header.Get("URL-Signature") != "" {
+	if c.r.Header.Get(hdrURLSignature) != "" {
 		if err := s.verifySignedRequest(c.r); err != nil {
 			s.log.Debug("signed URL rejected", "request_id", c.reqID, "reason", err.Error())
 			return newError(http.StatusNotFound, title404, descPathNotFound)
@@ -39,7 +47,7 @@ func (s *server) runHooks(c *call, rt route) *apiError {
 		return nil
 	}
 	// 4/5. Client-ID.
-	id, err := checkClientID(headerValue(c.r.Header, "Client-ID"))
+	id, err := checkClientID(headerValue(c.r.Header, hdrClientID))
 	if err != nil {
 		return err
 	}
@@ -190,7 +198,7 @@ func isHex(b byte) bool {
 func extractProject(c *call) *apiError {
 	var project string
 	present := false
-	for _, h := range []string{"X-Project-ID", "X-Tenant-Id", "X-Tenant"} {
+	for _, h := range [...]string{hdrProjectID, "X-Tenant-Id", "X-Tenant"} {
 		if project, present = headerValue(c.r.Header, h); present {
 			break
 		}
@@ -265,14 +273,29 @@ func hasRole(roles []string, want string) bool {
 	return false
 }
 
-// newUUID4 returns a random (version 4) UUID in its dashed form.
-func newUUID4() string {
+// newRequestID returns "req-" and a new UUID4 (one allocation).
+func newRequestID() string {
+	var b [40]byte
+	copy(b[:], "req-")
+	putUUID4(b[4:])
+	return string(b[:])
+}
+
+// putUUID4 writes a random version 4 UUID, dashed, into dst[:36].
+func putUUID4(dst []byte) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic("httpapi: crypto/rand failed: " + err.Error())
 	}
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	hex.Encode(dst[0:8], b[0:4])
+	dst[8] = '-'
+	hex.Encode(dst[9:13], b[4:6])
+	dst[13] = '-'
+	hex.Encode(dst[14:18], b[6:8])
+	dst[18] = '-'
+	hex.Encode(dst[19:23], b[8:10])
+	dst[23] = '-'
+	hex.Encode(dst[24:36], b[10:16])
 }

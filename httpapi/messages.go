@@ -13,13 +13,13 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func messagesHref(queue string) string { return queueHref(queue) + "/messages" }
 
-// messageHref is a message's path, with ?claim_id= while it is claimed.
+// messageHref is a message's path, with ?claim_id= while it is claimed
+// (built in one concatenation: it is rendered for every listed message).
 func messageHref(queue, id, claimID string) string {
-	h := messagesHref(queue) + "/" + id
 	if claimID != "" {
-		h += "?claim_id=" + url.QueryEscape(claimID)
+		return queueKind.prefix + "/" + queue + "/messages/" + id + "?claim_id=" + url.QueryEscape(claimID)
 	}
-	return h
+	return queueKind.prefix + "/" + queue + "/messages/" + id
 }
 
 // ageSeconds is floor(now - created) in seconds, never negative.

@@ -274,7 +274,7 @@ type messageList struct {
 func writeMessagePage(c *call, mp *messagePage, href string, page []messageRepr, next string) {
 	body := messageList{Messages: page, Links: []link{}}
 	if len(page) > 0 {
-		var kv [][2]string
+		kv := make([][2]string, 0, len(messagePageFlags)+2)
 		if mp.hasLimit {
 			kv = append(kv, [2]string{"limit", itoa(mp.limit)})
 		}
@@ -286,8 +286,11 @@ func writeMessagePage(c *call, mp *messagePage, href string, page []messageRepr,
 		kv = append(kv, [2]string{"marker", next}) // the new marker replaces the old one
 		body.Links = []link{{Rel: "next", Href: href + queryString(kv)}}
 	}
-	writeJSON(c.w, http.StatusOK, body)
+	writeMessageList(c.w, &body)
 }
+
+// messagesTooLarge answers a message post over the configured limit.
+var messagesTooLarge = badAPI("Message collection size is too large. Max size %d", fsm.MaxMessagesPostSize)
 
 // readMessagesPost reads and decodes a message post body (§1.3.1) within
 // the limit of the target's metadata, which lookup returns from a stale
@@ -301,7 +304,7 @@ func (s *server) readMessagesPost(c *call, lookup func(*fsm.State) map[string]js
 		return nil, false
 	}
 	limit := int64(fsm.MaxMessagesPostSize)
-	tooLargeErr := badAPI("Message collection size is too large. Max size %d", fsm.MaxMessagesPostSize)
+	tooLargeErr := messagesTooLarge
 	if q, ok := intValue(md[fsm.KeyMaxMessagesPostSize]); ok && q > 0 && truthy(md[fsm.KeyMaxMessagesPostSize]) {
 		limit = min(q, limit)
 		tooLargeErr = tooLarge(limit, q)
@@ -322,12 +325,22 @@ func (s *server) readMessagesPost(c *call, lookup func(*fsm.State) map[string]js
 // writePosted answers a message post: 201 with the new messages' hrefs
 // and a Location of the collection href with their ids.
 func writePosted(c *call, ids []string, href string) {
-	hrefs := make([]string, len(ids))
-	for i, id := range ids {
-		hrefs[i] = href + "/" + id
+	n := len(href) + len("?ids=") + len(ids)
+	for _, id := range ids {
+		n += len(id)
 	}
-	c.w.Header().Set("Location", href+"?ids="+strings.Join(ids, ","))
-	writeJSON(c.w, http.StatusCreated, map[string][]string{"resources": hrefs})
+	var loc strings.Builder
+	loc.Grow(n)
+	loc.WriteString(href)
+	loc.WriteString("?ids=")
+	for i, id := range ids {
+		if i > 0 {
+			loc.WriteByte(',')
+		}
+		loc.WriteString(id)
+	}
+	c.w.Header()["Location"] = []string{loc.String()}
+	writeResources(c.w, href, ids)
 }
 
 // newStatsMessage is the oldest/newest entry of stats for m at href.
@@ -357,7 +370,7 @@ func (s *server) writeMessagesByID(c *call, ids []string, noun, name string,
 		s.fail(c, notFound("No messages with IDs %s found in %s %s.", strings.Join(ids, ","), noun, name))
 		return
 	}
-	writeJSON(c.w, http.StatusOK, map[string][]messageRepr{"messages": repr(msgs, now)})
+	writeMessages(c.w, http.StatusOK, repr(msgs, now))
 }
 
 // writeMessage answers GET .../messages/{id}: the message get finds, 404
@@ -375,5 +388,5 @@ func (s *server) writeMessage(c *call, get func(st *fsm.State, id string, now in
 		s.fail(c, notFound("Message %s does not exist.", id))
 		return
 	}
-	writeJSON(c.w, http.StatusOK, repr(msgs[:1], now)[0])
+	writeMessageRepr(c.w, &repr(msgs[:1], now)[0])
 }

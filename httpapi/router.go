@@ -19,15 +19,12 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -95,6 +92,7 @@ const (
 	HeaderRead = "X-Herald-Read"
 
 	headerRequestID   = "x-openstack-request-id"
+	canonRequestID    = "X-Openstack-Request-Id" // headerRequestID as a header map key
 	maxIdempotencyKey = 256
 )
 
@@ -139,7 +137,7 @@ func New(cfg Config) (http.Handler, error) {
 		writeError(w, newError(http.StatusNotFound, title404, descPathNotFound))
 	})
 	for _, rt := range s.routes() {
-		r.Handle(rt.path, s.dispatch(rt))
+		addRoute(r, rt.path, s.dispatch(rt))
 	}
 	return s.outer(r), nil
 }
@@ -214,7 +212,9 @@ type call struct {
 func (c *call) queue() string { return c.vars["queue_name"] }
 
 // dispatch answers 405 for methods the route lacks, runs the hooks, then
-// the method's handler.
+// the method's handler. outer hands it the route variables and the
+// request's id and context in an *exchange; served any other way it
+// takes the variables from mux.
 func (s *server) dispatch(rt route) http.Handler {
 	allowed := make([]string, 0, len(rt.methods))
 	for m := range rt.methods {
@@ -229,7 +229,12 @@ func (s *server) dispatch(rt route) http.Handler {
 				desc: "The method " + r.Method + " is not allowed for this resource.", allow: allow})
 			return
 		}
-		c := &call{w: w, r: r, ctx: r.Context(), reqID: requestIDFrom(r.Context()), vars: mux.Vars(r)}
+		x, ok := w.(*exchange)
+		if !ok {
+			x = &exchange{ResponseWriter: w, ctx: r.Context(), vars: mux.Vars(r)}
+		}
+		c := &x.call
+		*c = call{w: x, r: r, ctx: x.ctx, reqID: x.reqID, vars: x.vars}
 		if err := s.runHooks(c, rt); err != nil {
 			s.fail(c, err)
 			return
@@ -238,63 +243,75 @@ func (s *server) dispatch(rt route) http.Handler {
 	})
 }
 
-type ctxKey int
-
-const reqIDKey ctxKey = 0
-
-func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(reqIDKey).(string)
-	return id
-}
-
 // outer wraps every request, routed or not: request id, per-request timeout,
-// panic recovery and the access log.
-func (s *server) outer(next http.Handler) http.Handler {
+// panic recovery and the access log. It routes with router.Match and calls
+// the handler itself: Router.ServeHTTP would copy the request twice to put
+// the variables and the route into its context, and outer a third time
+// for the request id and deadline; the exchange carries them instead.
+// With New's router (no middlewares, no method matchers, SkipClean, a
+// NotFoundHandler) Match always matches and this is exactly what
+// ServeHTTP does; any other router is served by its ServeHTTP when Match
+// fails.
+func (s *server) outer(router *mux.Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := "req-" + newUUID4()
-		w.Header().Set(headerRequestID, id)
-		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), reqIDKey, id), s.timeout)
+		x := &exchange{ResponseWriter: w, reqID: newRequestID()}
+		w.Header()[canonRequestID] = []string{x.reqID}
+		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 		defer cancel()
-		sw := &statusWriter{ResponseWriter: w}
+		x.ctx = ctx
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.Error("panic serving request", "request_id", id, "method", r.Method,
+				s.log.Error("panic serving request", "request_id", x.reqID, "method", r.Method,
 					"path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				if sw.status == 0 {
-					writeError(sw, newError(http.StatusInternalServerError, titleInternal,
+				if x.status == 0 {
+					writeError(x, newError(http.StatusInternalServerError, titleInternal,
 						"An unexpected error prevented the server from fulfilling your request."))
 				}
 			}
 			level := slog.LevelDebug
-			if sw.status >= 500 {
+			if x.status >= 500 {
 				level = slog.LevelWarn
 			}
-			s.log.LogAttrs(ctx, level, "request", slog.String("request_id", id),
-				slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)))
+			if s.log.Enabled(ctx, level) { // building the attributes allocates
+				s.log.LogAttrs(ctx, level, "request", slog.String("request_id", x.reqID),
+					slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.Int("status", x.status), slog.Duration("duration", time.Since(start)))
+			}
 		}()
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		if m := &x.match; router.Match(r, m) {
+			x.vars = m.Vars
+			m.Handler.ServeHTTP(x, r)
+			return
+		}
+		router.ServeHTTP(x, r)
 	})
 }
 
-// statusWriter remembers the status for the access log.
-type statusWriter struct {
+// exchange is one request in flight: the response writer that remembers
+// the status for the access log, what outer hands to dispatch, and the
+// call's storage (one allocation for all of it).
+type exchange struct {
 	http.ResponseWriter
 	status int
+	reqID  string            // "req-<uuid4>", also the default command RequestID
+	ctx    context.Context   // the request's context with its deadline
+	vars   map[string]string // route variables
+	match  mux.RouteMatch    // outer's routing result
+	call   call
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+func (w *exchange) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
+func (w *exchange) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -350,28 +367,3 @@ func (s *server) read(c *call, fn func(*fsm.State)) error {
 
 // nowNano is the reader clock in unix nanoseconds.
 func (s *server) nowNano() int64 { return s.now().UnixNano() }
-
-// writeJSON sends v as a JSON body. HTML characters are not escaped so
-// stored JSON values come back as they were sent.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	writeJSONType(w, status, "application/json", v)
-}
-
-func writeJSONType(w http.ResponseWriter, status int, contentType string, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		status = http.StatusInternalServerError
-		buf.Reset()
-		_ = json.NewEncoder(&buf).Encode(errBody{Title: titleInternal, Description: "encoding the response failed"})
-	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-// writeEmpty sends a status without a body.
-func writeEmpty(w http.ResponseWriter, status int) { w.WriteHeader(status) }

@@ -54,7 +54,7 @@ func (e *env) patchSub(p, body string) *resp {
 
 func (e *env) applyFSM(t fsm.CmdType, payload any) {
 	e.t.Helper()
-	cmd, err := fsm.NewCommand(t, "test-"+newUUID4(), payload)
+	cmd, err := fsm.NewCommand(t, "test-"+newRequestID(), payload)
 	if err != nil {
 		e.t.Fatal(err)
 	}
