@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 
-.PHONY: help build tools run test test-go e2e check cluster test-cluster chaos chaos-short fuzz bench bench-load clean
+.PHONY: help build tools run test test-go e2e check cluster test-cluster chaos chaos-short fuzz bench bench-load bench-go clean
 
 # chaos and load-run knobs: make chaos DURATION=30m SEED=7 NODES=5
 DURATION  ?= 10m
@@ -56,12 +56,15 @@ chaos-short: build tools ## the 90 s chaos run with seed 1
 fuzz: ## run each fuzz target for 30 s
 	@for t in $$($(GO) test -list 'Fuzz.*' ./httpapi/ | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 30s ./httpapi/ || exit 1; done
 
-bench: ## go test benchmarks: state machine apply and codec, end-to-end notifications
-	$(GO) test -run '^$$' -bench . -benchmem ./fsm/
-	$(GO) test -run '^$$' -bench NotifyEndToEnd -benchtime 2000x -count 3 ./testcluster/
+bench: build tools ## 3 real nodes driven by herald-bench, medians of 3 runs, then RSS with 1M messages (docs/PERFORMANCE.md)
+	BENCH_RSS=$${BENCH_RSS:-1} scripts/bench.sh
 
-bench-load: build tools ## 3 real nodes driven by herald-bench (see docs/PERFORMANCE.md)
-	scripts/bench.sh
+bench-load: build tools ## like bench without the 1M-message RSS phase
+	BENCH_RSS=0 scripts/bench.sh
+
+bench-go: ## go test benchmarks: FSM apply, codec and memory, HTTP handlers, group commit, end-to-end notifications
+	$(GO) test -run '^$$' -bench . -benchmem ./fsm/ ./httpapi/ ./cluster/
+	$(GO) test -run '^$$' -bench NotifyEndToEnd -benchtime 2000x -count 3 ./testcluster/
 
 clean: ## remove build output
 	rm -rf bin

@@ -35,8 +35,12 @@ func (s *state) claimCreate(c *applyCtx, p *ClaimCreate) Result {
 	}
 	cfg := q.cfg
 	cid := c.mintID()
-	cl := &claim{ID: cid.String(), TTL: p.TTL, Grace: p.Grace, Updated: c.now, Expires: addSeconds(c.now, p.TTL)}
-	var out []Message
+	cl := &claim{ID: cid.String(), TTL: p.TTL, Grace: p.Grace, Updated: c.now, Expires: addSeconds(c.now, p.TTL),
+		MsgIDs: make([]string, 0, len(picked))}
+	out := make([]Message, 0, len(picked))
+	// The claimed ids' text, one allocation for all (shared by the claim
+	// and the result, both immutable).
+	text := stringOf(appendIDs(make([]byte, 0, idLen*len(picked)), picked))
 	for i := range picked {
 		m := &picked[i]
 		if cfg.dlq != "" && int64(m.claims) >= cfg.maxClaims {
@@ -50,7 +54,7 @@ func (s *state) claimCreate(c *applyCtx, p *ClaimCreate) Result {
 			x.setClaim(cid, cl.Expires)
 			applyGrace(x, cl)
 		})
-		v := nm.view(c.now)
+		v := nm.viewWith(c.now, text[i*idLen:(i+1)*idLen], cl.ID)
 		cl.MsgIDs = append(cl.MsgIDs, v.ID)
 		out = append(out, v)
 	}

@@ -43,13 +43,14 @@ func encodeMetaSorted(e *msgpack.Encoder, v reflect.Value) error {
 	return nil
 }
 
-// The decoders below are reflection-free fast paths for the values decoded
-// on every hot entry: the Command envelope (also every inner command of a
-// Batch) and the MessagesPost payload. They read exactly the format that
-// msgpack's reflection encoder writes for the struct tags in command.go (a
-// map keyed by tag, fields in any order, unknown keys skipped, omitted
-// fields left zero), so encoders stay generic. Tested against reflection
-// decoding in codec_test.go.
+// The decoders below are reflection-free msgpack.CustomDecoder
+// implementations for Command, MessagesPost and NewMessage, used whenever
+// msgpack.Unmarshal decodes those types. ApplyEntry and DecodeCommand do
+// not use them: they decode in place (decode.go). They read exactly the
+// format that msgpack's reflection encoder writes for the struct tags in
+// command.go (a map keyed by tag, fields in any order, unknown keys
+// skipped, omitted fields left zero), so encoders stay generic. Tested
+// against reflection decoding in codec_test.go.
 
 // DecodeMsgpack implements msgpack.CustomDecoder for Command.
 func (c *Command) DecodeMsgpack(d *msgpack.Decoder) error {

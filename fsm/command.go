@@ -73,14 +73,9 @@ func NewCommand(t CmdType, requestID string, p any) (*Command, error) {
 // Encode returns the msgpack encoding of c.
 func (c *Command) Encode() ([]byte, error) { return msgpack.Marshal(c) }
 
-// DecodeCommand parses a msgpack-encoded Command.
-func DecodeCommand(b []byte) (*Command, error) {
-	var c Command
-	if err := msgpack.Unmarshal(b, &c); err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
+// DecodeCommand parses a msgpack-encoded Command. The Command does not
+// share b (its payload is a copy).
+func DecodeCommand(b []byte) (*Command, error) { return decodeCommandCopy(b) }
 
 // Batch carries several commands applied in order inside one raft entry.
 // Each inner command keeps its own RequestID; the outer Now applies to all.

@@ -1,5 +1,7 @@
 package fsm
 
+import "strings"
+
 // DefaultDedupeWindow is the number of recent RequestIDs remembered when
 // Config.DedupeWindow is 0.
 const DefaultDedupeWindow = 10000
@@ -8,10 +10,11 @@ const DefaultDedupeWindow = 10000
 // Stored Results are never modified after they are remembered. The ids of
 // a post are a run of consecutive minted ids: the entry keeps the run
 // (24 bytes) instead of the strings (40 bytes each), and result() renders
-// them again.
+// them again. A result that is nothing but such ids (a post) or empty (a
+// delete) is not stored at all.
 type dedupeEntry struct {
 	id  string
-	res *Result // without IDs when ids is set
+	res *Result // without IDs when ids is set; nil when nothing else is left
 	ids idRun
 }
 
@@ -40,17 +43,26 @@ func runOf(ids []string) (idRun, bool) {
 }
 
 // result returns the remembered Result (a fresh copy when its ids were
-// kept as a run).
+// kept as a run or nothing was stored).
 func (e *dedupeEntry) result() *Result {
-	if e.ids.n == 0 {
+	if e.ids.n == 0 && e.res != nil {
 		return e.res
 	}
-	r := *e.res
-	r.IDs = make([]string, e.ids.n)
-	for i := range r.IDs {
-		r.IDs[i] = formatID(e.ids.first.idx, e.ids.first.n+uint32(i))
+	var r Result
+	if e.res != nil {
+		r = *e.res
+	}
+	if e.ids.n > 0 {
+		r.IDs = formatRun(e.ids.first, int(e.ids.n))
 	}
 	return &r
+}
+
+// empty reports whether r holds nothing at all.
+func (r *Result) empty() bool {
+	return r.Code == CodeOK && r.Msg == "" && !r.Created && r.IDs == nil && r.ClaimID == "" &&
+		r.Messages == nil && r.Metadata == nil && r.Batch == nil && r.Swept == 0 &&
+		r.SubscriptionID == "" && r.Cursor == 0
 }
 
 // dedupeWindow remembers the results of the last max commands that carried
@@ -101,27 +113,45 @@ func (d *dedupeWindow) get(id string) (*Result, bool) {
 	return d.ring[i].result(), true
 }
 
-// put remembers res for id, evicting the oldest entry when full. An id that
-// is already present is left alone (callers check get first).
-func (d *dedupeWindow) put(id string, res *Result) {
+// put remembers res for id, evicting the oldest entry when full, and
+// reports whether the window now shares a slice or map of res (then the
+// caller must not hand res out without cloneResult). An id that is
+// already present is left alone (callers check get first). run, when
+// non-empty, is res.IDs as a run (from the post that minted them).
+func (d *dedupeWindow) put(id string, res *Result, run idRun) (shared bool) {
 	if _, ok := d.byID[id]; ok {
-		return
+		return false
 	}
+	return d.add(id, res, run)
+}
+
+// add is put for an id known to be absent (one map lookup less).
+func (d *dedupeWindow) add(id string, res *Result, run idRun) (shared bool) {
+	id = strings.Clone(id) // it may share a raft entry (decode.go)
 	d.bytes += resultBytes(res)
-	e := dedupeEntry{id: id, res: res}
-	if run, ok := runOf(res.IDs); ok {
-		r := *res
-		r.IDs = nil
-		e.res, e.ids = &r, run
+	e := dedupeEntry{id: id}
+	if run.n == 0 || int(run.n) != len(res.IDs) {
+		run, _ = runOf(res.IDs)
+	}
+	r := *res
+	if run.n > 0 {
+		r.IDs, e.ids = nil, run
+	}
+	if !r.empty() {
+		e.res = new(Result) // allocated only here: r itself stays on the stack
+		*e.res = r
+		shared = r.IDs != nil || r.Messages != nil || r.Metadata != nil || r.Batch != nil
 	}
 	if d.n == d.max {
 		old := d.ring[d.start]
-		d.bytes -= resultBytes(old.res)
+		if old.res != nil {
+			d.bytes -= resultBytes(old.res)
+		}
 		delete(d.byID, old.id)
 		d.ring[d.start] = e
 		d.byID[id] = d.start
 		d.start = (d.start + 1) % d.max
-		return
+		return shared
 	}
 	i := (d.start + d.n) % d.max
 	if len(d.ring) < d.max {
@@ -131,6 +161,7 @@ func (d *dedupeWindow) put(id string, res *Result) {
 	}
 	d.n++
 	d.byID[id] = i
+	return shared
 }
 
 // entries returns the remembered entries, oldest first.

@@ -53,14 +53,17 @@ func New(cfg Config) *FSM {
 // a clock. An undecodable entry panics (the log is corrupt). The returned
 // Result is the caller's to keep (its slices and maps are copies; message
 // bodies are shared and must not be modified).
+//
+// data must not be modified while ApplyEntry runs (commands are decoded in
+// place, see decode.go); nothing refers to it once ApplyEntry returns.
 func (f *FSM) ApplyEntry(index uint64, data []byte) *Result {
-	cmd, err := DecodeCommand(data)
+	cmd, err := decodeEntry(data)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: undecodable log entry at index %d: %v", index, err))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	res := f.st.applyEntry(index, cmd)
+	res := f.st.applyEntry(index, &cmd)
 	f.applied.Store(f.st.applied)
 	f.lastNow.Store(f.st.lastNow)
 	return res
@@ -89,30 +92,51 @@ func (s *state) applyEntry(index uint64, cmd *Command) *Result {
 	s.lastNow = now
 	s.applied = index
 	c := &applyCtx{index: index, now: now}
-	return cloneResult(s.apply(c, cmd))
+	r := s.apply(c, cmd)
+	return &r
 }
 
 // apply applies one command (top-level or inside a Batch), consulting the
-// dedupe window first when the command carries a RequestID.
-func (s *state) apply(c *applyCtx, cmd *Command) *Result {
+// dedupe window first when the command carries a RequestID. The result is
+// the caller's: it shares no slice or map with the dedupe window (message
+// bodies aside, which nobody modifies).
+func (s *state) apply(c *applyCtx, cmd *Command) Result {
 	if cmd.RequestID != "" {
 		if r, ok := s.dedupe.get(cmd.RequestID); ok {
-			return r
+			return cloneResult(r)
 		}
 	}
+	c.run = idRun{}
 	r := s.dispatch(c, cmd)
-	if cmd.RequestID != "" {
-		s.dedupe.put(cmd.RequestID, &r)
+	if cmd.RequestID == "" {
+		return r
 	}
-	return &r
+	// The id was absent above; only a batch can have added it since (an
+	// inner command with the same RequestID).
+	var shared bool
+	if cmd.Type == CmdBatch {
+		shared = s.dedupe.put(cmd.RequestID, &r, c.run)
+	} else {
+		shared = s.dedupe.add(cmd.RequestID, &r, c.run)
+	}
+	if shared {
+		r = cloneResult(&r)
+	}
+	return r
 }
 
 // dispatch is the single dispatch point from command type to apply code.
 func (s *state) dispatch(c *applyCtx, cmd *Command) Result {
 	p := cmd.Payload
+	// The hot payloads decode in place (decode.go), directly into a local
+	// that stays on the stack; the others through msgpack's reflection.
 	switch cmd.Type {
 	case CmdBatch:
-		return run(s, c, p, (*state).applyBatch)
+		var x Batch
+		if len(p) > 0 && x.decodeInPlace(p) != nil {
+			return malformed("fsm.Batch")
+		}
+		return s.applyBatch(c, &x)
 	case CmdQueueCreate:
 		return run(s, c, p, (*state).queueCreate)
 	case CmdQueueDelete:
@@ -122,15 +146,31 @@ func (s *state) dispatch(c *applyCtx, cmd *Command) Result {
 	case CmdQueuePurge:
 		return run(s, c, p, (*state).queuePurge)
 	case CmdMessagesPost:
-		return run(s, c, p, (*state).messagesPost)
+		var x MessagesPost
+		if len(p) > 0 && x.decodeInPlace(p) != nil {
+			return malformed("fsm.MessagesPost")
+		}
+		return s.messagesPost(c, &x)
 	case CmdMessagesDel:
-		return run(s, c, p, (*state).messagesDelete)
+		var x MessagesDelete
+		if len(p) > 0 && x.decodeInPlace(p) != nil {
+			return malformed("fsm.MessagesDelete")
+		}
+		return s.messagesDelete(c, &x)
 	case CmdMessageDel:
-		return run(s, c, p, (*state).messageDelete)
+		var x MessageDelete
+		if len(p) > 0 && x.decodeInPlace(p) != nil {
+			return malformed("fsm.MessageDelete")
+		}
+		return s.messageDelete(c, &x)
 	case CmdMessagesPop:
 		return run(s, c, p, (*state).messagesPop)
 	case CmdClaimCreate:
-		return run(s, c, p, (*state).claimCreate)
+		var x ClaimCreate
+		if len(p) > 0 && x.decodeInPlace(p) != nil {
+			return malformed("fsm.ClaimCreate")
+		}
+		return s.claimCreate(c, &x)
 	case CmdClaimUpdate:
 		return run(s, c, p, (*state).claimUpdate)
 	case CmdClaimDelete:
@@ -177,10 +217,16 @@ func run[T any](s *state, c *applyCtx, raw msgpack.RawMessage, fn func(*state, *
 	var p T
 	if len(raw) > 0 {
 		if err := msgpack.Unmarshal(raw, &p); err != nil {
-			return Result{Code: CodeBadRequest, Msg: fmt.Sprintf("malformed %T command payload", p)}
+			return malformed(fmt.Sprintf("%T", p))
 		}
 	}
 	return fn(s, c, &p)
+}
+
+// malformed is the result of a payload of type typ (as %T prints it) that
+// does not decode.
+func malformed(typ string) Result {
+	return Result{Code: CodeBadRequest, Msg: "malformed " + typ + " command payload"}
 }
 
 // applyBatch applies the inner commands in order with the entry's shared id
@@ -193,14 +239,15 @@ func (s *state) applyBatch(c *applyCtx, b *Batch) Result {
 			out[i] = Result{Code: CodeBadRequest, Msg: "a batch cannot contain a batch"}
 			continue
 		}
-		out[i] = *s.apply(c, inner)
+		out[i] = s.apply(c, inner)
 	}
+	c.run = idRun{} // the batch's own result has no ids
 	return Result{Batch: out}
 }
 
 // cloneResult copies r deeply enough that the caller may modify the copy
 // without touching the dedupe window (message bodies stay shared).
-func cloneResult(r *Result) *Result {
+func cloneResult(r *Result) Result {
 	out := *r
 	if r.IDs != nil {
 		out.IDs = append([]string(nil), r.IDs...)
@@ -214,10 +261,10 @@ func cloneResult(r *Result) *Result {
 	if r.Batch != nil {
 		out.Batch = make([]Result, len(r.Batch))
 		for i := range r.Batch {
-			out.Batch[i] = *cloneResult(&r.Batch[i])
+			out.Batch[i] = cloneResult(&r.Batch[i])
 		}
 	}
-	return &out
+	return out
 }
 
 // BodyBytes returns the quantity the memory budget (Config.MaxBodyBytes)

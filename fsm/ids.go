@@ -64,6 +64,10 @@ type applyCtx struct {
 	index uint64
 	now   int64
 	n     uint32
+	// run is set by a post to the ids it minted: a hint for the dedupe
+	// window, which keeps a post's ids as a run (dedupe.go). Reset before
+	// every command.
+	run idRun
 }
 
 // mintID returns the next id of the entry in numeric form.
@@ -71,6 +75,21 @@ func (c *applyCtx) mintID() mid {
 	id := mid{c.index, c.n}
 	c.n++
 	return id
+}
+
+// formatRun renders the n consecutive ids from first, as mintID returns
+// them, with one allocation for all their text.
+func formatRun(first mid, n int) []string {
+	buf := make([]byte, 0, n*idLen)
+	for i := 0; i < n; i++ {
+		buf = appendID(buf, mid{first.idx, first.n + uint32(i)})
+	}
+	text := stringOf(buf) // buf is not written again
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = text[i*idLen : (i+1)*idLen]
+	}
+	return ids
 }
 
 // mint returns the text of the next id of the entry.

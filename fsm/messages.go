@@ -20,7 +20,8 @@ func (s *state) messagesPost(c *applyCtx, p *MessagesPost) Result {
 	if q != nil {
 		cfg = q.cfg
 	}
-	res, size, err := resolveMessages(cfg, p.Messages)
+	var resBuf [16]resolvedMsg
+	res, size, err := resolveMessages(cfg, p.Messages, resBuf[:0])
 	if err != nil {
 		return errResult(err)
 	}
@@ -34,9 +35,10 @@ func (s *state) messagesPost(c *applyCtx, p *MessagesPost) Result {
 		q = s.createQueue(p.Project, p.Queue, nil)
 	}
 	client := intern(p.ClientID)
-	ids := make([]string, len(p.Messages))
+	c.run = idRun{mid{c.index, c.n}, uint32(len(p.Messages))}
+	ids := formatRun(c.run.first, len(p.Messages))
 	for i, nm := range p.Messages {
-		id := c.mintID()
+		id := c.mintID() // = the run's i-th
 		// The body takes over the bytes decoded for this command (they
 		// belong to p, which nothing else sees): one allocation per body.
 		m := msg{
@@ -52,7 +54,6 @@ func (s *state) messagesPost(c *applyCtx, p *MessagesPost) Result {
 			outboxed: src != nil,
 		}
 		s.addMsg(q, m)
-		ids[i] = id.String()
 		if src != nil {
 			var delay *int64
 			if cfg.delay > 0 {
@@ -154,7 +155,7 @@ func (s *state) messagesPop(c *applyCtx, p *MessagesPop) Result {
 // so actively claimed messages cost nothing; callers reap expired claims
 // first.
 func (q *queue) pickAvailable(limit int, now int64) []msg {
-	var out []msg
+	out := make([]msg, 0, min(limit, q.msgs.free(), MaxMessagesPerClaimPop))
 	q.msgs.ascendFree(func(m *msg) bool {
 		if q.available(m, now) {
 			out = append(out, *m)

@@ -160,12 +160,38 @@ func handleValue(h unique.Handle[string]) string {
 // view returns m as seen at now: claim fields are cleared unless the claim
 // is active.
 func (m *msg) view(now int64) Message {
-	v := m.record()
-	if !m.active(now) {
-		v.ClaimID = ""
-		v.ClaimExpires = 0
+	var cid string
+	if m.active(now) {
+		cid = formatID(m.claimIdx, m.claimN)
+	}
+	return m.viewWith(now, formatID(m.idx, m.n), cid)
+}
+
+// viewWith is view with the texts of m's id and of its claim's id given
+// (claimID is used only while the claim is active).
+func (m *msg) viewWith(now int64, id, claimID string) Message {
+	v := Message{
+		ID:          id,
+		Body:        m.bodyBytes(),
+		TTL:         m.ttl,
+		Created:     m.created,
+		Expires:     m.expires,
+		AvailableAt: m.availAt,
+		ClientID:    m.clientID(),
+		ClaimCount:  int(m.claims),
+	}
+	if m.active(now) {
+		v.ClaimID, v.ClaimExpires = claimID, m.claimExp
 	}
 	return v
+}
+
+// appendIDs appends the 24 hex digits of each message's id to b.
+func appendIDs(b []byte, ms []msg) []byte {
+	for i := range ms {
+		b = appendID(b, ms[i].id())
+	}
+	return b
 }
 
 // record returns m as stored, the form of snapshot records.

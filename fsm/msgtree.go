@@ -58,6 +58,14 @@ func newMsgTree() *msgTree { return &msgTree{cow: new(cowCtx)} }
 // Len returns the number of messages.
 func (t *msgTree) Len() int { return t.n }
 
+// free returns the number of messages without a claim.
+func (t *msgTree) free() int {
+	if t.root == nil {
+		return 0
+	}
+	return t.root.free
+}
+
 // clone returns a copy of t sharing all nodes; both copy on write from now.
 func (t *msgTree) clone() *msgTree {
 	c := *t

@@ -80,9 +80,10 @@ func metaResult(md map[string]json.RawMessage) Result {
 type resolvedMsg struct{ ttl, delay int64 }
 
 // resolveMessages applies cfg's defaults to posted messages and checks
-// their ttl and delay; size is the total of their bodies.
-func resolveMessages(cfg queueCfg, msgs []NewMessage) (res []resolvedMsg, size int64, err error) {
-	res = make([]resolvedMsg, len(msgs))
+// their ttl and delay; size is the total of their bodies. res is appended
+// to dst (which may be a caller's stack buffer).
+func resolveMessages(cfg queueCfg, msgs []NewMessage, dst []resolvedMsg) (res []resolvedMsg, size int64, err error) {
+	res = dst[:0]
 	for i, nm := range msgs {
 		ttl := int64(DefaultMessageTTL)
 		switch {
@@ -104,7 +105,7 @@ func resolveMessages(cfg queueCfg, msgs []NewMessage) (res []resolvedMsg, size i
 				return nil, 0, Errorf(CodeBadRequest, "Message %d: delay %d is out of range (0 to %d seconds).", i, delay, int64(maxGuardSeconds))
 			}
 		}
-		res[i] = resolvedMsg{ttl, delay}
+		res = append(res, resolvedMsg{ttl, delay})
 		size += int64(len(nm.Body))
 	}
 	return res, size, nil

@@ -367,7 +367,7 @@ func readSnapshot(r io.Reader, cfg Config) (*state, error) {
 				return nil, fmt.Errorf("%w: dedupe entry: %v", errSnapshot, err)
 			}
 			res := d.Result
-			s.dedupe.put(d.ID, &res)
+			s.dedupe.put(d.ID, &res, idRun{})
 			got.Dedupe++
 		case recEnd:
 			var want snapEnd

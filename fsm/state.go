@@ -3,6 +3,7 @@ package fsm
 import (
 	"encoding/json"
 	"sort"
+	"strings"
 
 	"github.com/google/btree"
 )
@@ -153,7 +154,9 @@ func (s *state) queue(projectID, name string) *queue {
 }
 
 // createQueue adds a new, empty queue; the caller checked it does not exist.
+// It keeps clones of the names, which may share a raft entry (decode.go).
 func (s *state) createQueue(projectID, name string, meta map[string]json.RawMessage) *queue {
+	projectID, name = strings.Clone(projectID), strings.Clone(name)
 	p := s.projects[projectID]
 	if p == nil {
 		p = &project{name: projectID, queues: map[string]*queue{}, order: btree.NewG(btreeDegree, queueLess)}
@@ -274,9 +277,19 @@ func (s *state) putClaim(q *queue, c *claim) {
 	s.syncDue(q)
 }
 
-// without returns a copy of c that no longer lists message id.
+// without returns a copy of c that no longer lists message id. When id is
+// the first or last listed (messages are usually deleted in claim order),
+// the copy shares c's array: both are immutable.
 func (c *claim) without(id string) *claim {
 	nc := *c
+	switch n := len(c.MsgIDs); {
+	case n > 0 && c.MsgIDs[0] == id:
+		nc.MsgIDs = c.MsgIDs[1:n:n]
+		return &nc
+	case n > 0 && c.MsgIDs[n-1] == id:
+		nc.MsgIDs = c.MsgIDs[: n-1 : n-1]
+		return &nc
+	}
 	nc.MsgIDs = make([]string, 0, len(c.MsgIDs))
 	for _, x := range c.MsgIDs {
 		if x != id {

@@ -151,7 +151,7 @@ func (s *state) topicMessagesPost(c *applyCtx, p *TopicMessagesPost) Result {
 	if len(p.Messages) == 0 {
 		return errResult(Errorf(CodeBadRequest, "No messages to enqueue."))
 	}
-	res, size, err := resolveMessages(cfg, p.Messages)
+	res, size, err := resolveMessages(cfg, p.Messages, nil)
 	if err != nil {
 		return errResult(err)
 	}
