@@ -106,7 +106,7 @@ for p in $presets; do
     def msgs: ([.ops[] | select(.op == "post") | .msgs_per_s] | add) // ([.ops[] | select(.op == "delete") | .msgs_per_s] | add) // 0;
     def r1: . * 10 | round / 10;
     "| \($p) | \([.[].overall.req_per_s] | median | round) | \([.[] | msgs] | median | round) | \([.[].overall.latency.p50_us] | median / 1000 | r1) | \([.[].overall.latency.p90_us] | median / 1000 | r1) | \([.[].overall.latency.p99_us] | median / 1000 | r1) | \([.[].overall.errors] | add) | \([.[] | .server_cpu_ms * 1000 / (.overall.requests + 0.001)] | median | round) | \([.[] | .raft_entries * 1000 / (.overall.requests + 0.001)] | median | round) |"
-  ' "$out"/"$p"-*.json
+  ' "$out"/"$p"-[0-9]*.json
 done
 echo
 echo "msgs/s: posted for post presets, consumed (deleted) for consume presets, posted for mixed."
