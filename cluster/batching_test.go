@@ -147,7 +147,7 @@ func TestForwardFallsBackWithoutBatchEndpoint(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathApply, func(w http.ResponseWriter, r *http.Request) {
 		single.Add(1)
-		writeReply(w, http.StatusOK, &wireReply{Result: &fsm.Result{Created: true}})
+		writeMsgpack(w, http.StatusOK, &wireReply{Result: &fsm.Result{Created: true}})
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -254,13 +254,13 @@ func (c *Cluster) Handler() http.Handler {
 func (c *Cluster) readAuthed(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardBody))
 	if err != nil {
-		writeReply(w, http.StatusBadRequest, &wireReply{Code: wireBadRequest, Msg: "cannot read body"})
+		writeMsgpack(w, http.StatusBadRequest, &wireReply{Code: wireBadRequest, Msg: "cannot read body"})
 		return nil, false
 	}
 	if !c.verify(r.URL.Path, body, r.Header.Get(HeaderAuth)) {
 		c.log.Warn("rejected internal request: bad authentication", "path", r.URL.Path,
 			"from_node", r.Header.Get(HeaderNode), "remote", r.RemoteAddr)
-		writeReply(w, http.StatusForbidden, &wireReply{Code: wireForbidden, Msg: "bad cluster authentication"})
+		writeMsgpack(w, http.StatusForbidden, &wireReply{Code: wireForbidden, Msg: "bad cluster authentication"})
 		return nil, false
 	}
 	return body, true
@@ -273,22 +273,22 @@ func (c *Cluster) serveApply(w http.ResponseWriter, r *http.Request) {
 	}
 	cmd, err := fsm.DecodeCommand(body)
 	if err != nil {
-		writeReply(w, http.StatusBadRequest, &wireReply{Code: wireBadRequest, Msg: "undecodable command"})
+		writeMsgpack(w, http.StatusBadRequest, &wireReply{Code: wireBadRequest, Msg: "undecodable command"})
 		return
 	}
 	rt, err := c.runtime()
 	if err != nil {
-		writeReply(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
+		writeMsgpack(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
 		return
 	}
 	ctx, cancel := c.opContext(r.Context())
 	defer cancel()
 	res, err := c.applyLocal(ctx, rt, cmd)
 	if err != nil {
-		writeReply(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
+		writeMsgpack(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
 		return
 	}
-	writeReply(w, http.StatusOK, &wireReply{Result: res})
+	writeMsgpack(w, http.StatusOK, &wireReply{Result: res})
 }
 
 func (c *Cluster) serveReadIndex(w http.ResponseWriter, r *http.Request) {
@@ -297,7 +297,7 @@ func (c *Cluster) serveReadIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err := c.runtime()
 	if err != nil {
-		writeReply(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
+		writeMsgpack(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
 		return
 	}
 	ctx, cancel := c.opContext(r.Context())
@@ -305,10 +305,10 @@ func (c *Cluster) serveReadIndex(w http.ResponseWriter, r *http.Request) {
 	// A node that does not lead fails the round with raft.ErrNotLeader.
 	idx, err := c.readIndex(ctx, leaderRef{id: c.cfg.NodeID, self: true})
 	if err != nil {
-		writeReply(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
+		writeMsgpack(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
 		return
 	}
-	writeReply(w, http.StatusOK, &wireReply{Index: idx})
+	writeMsgpack(w, http.StatusOK, &wireReply{Index: idx})
 }
 
 // serveApplyBatch applies a follower's batch: every command goes into the
@@ -359,8 +359,6 @@ func (c *Cluster) serveApplyBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	writeMsgpack(w, http.StatusOK, &wireBatchReply{Replies: replies})
 }
-
-func writeReply(w http.ResponseWriter, status int, rep *wireReply) { writeMsgpack(w, status, rep) }
 
 // writeMsgpack writes v as a msgpack reply.
 func writeMsgpack(w http.ResponseWriter, status int, v any) {

@@ -343,6 +343,20 @@ func (r *reader) raw() ([]byte, error) {
 // key reads a map key in place (str, bin or nil).
 func (r *reader) key() (string, error) { return r.aliasStr() }
 
+// fields reads a map and calls fn with each key, positioned at its value;
+// fn reads or skips the value. The first error ends the map.
+func (r *reader) fields(fn func(key string) error) error {
+	n, err := r.mapLen()
+	for i := 0; i < n && err == nil; i++ {
+		var k string
+		if k, err = r.key(); err != nil {
+			break
+		}
+		err = fn(k)
+	}
+	return err
+}
+
 // decodeEntry decodes a raft entry's Command in place: Payload and
 // RequestID share data, which must stay unmodified while they are used.
 func decodeEntry(data []byte) (Command, error) {
@@ -354,12 +368,8 @@ func decodeEntry(data []byte) (Command, error) {
 
 // read decodes a Command envelope in place.
 func (c *Command) read(r *reader) error {
-	n, err := r.mapLen()
-	for i := 0; i < n && err == nil; i++ {
-		var k string
-		if k, err = r.key(); err != nil {
-			break
-		}
+	return r.fields(func(k string) error {
+		var err error
 		switch k {
 		case "t":
 			var v int64
@@ -374,8 +384,8 @@ func (c *Command) read(r *reader) error {
 		default:
 			err = r.skip()
 		}
-	}
-	return err
+		return err
+	})
 }
 
 // decodeCommandCopy is DecodeCommand: decodeEntry, then the payload and
@@ -393,44 +403,34 @@ func decodeCommandCopy(b []byte) (*Command, error) {
 // decodeInPlace decodes a Batch; every inner command shares data.
 func (b *Batch) decodeInPlace(data []byte) error {
 	r := reader{b: data}
-	n, err := r.mapLen()
-	for i := 0; i < n && err == nil; i++ {
-		var k string
-		if k, err = r.key(); err != nil {
-			break
-		}
+	return r.fields(func(k string) error {
 		if k != "c" {
-			err = r.skip()
-			continue
+			return r.skip()
 		}
-		var m int
-		if m, err = r.arrayLen(); err != nil || m < 0 {
+		m, err := r.arrayLen()
+		if err != nil || m < 0 {
 			b.Commands = nil
-			continue
+			return err
 		}
 		if m > len(r.b)-r.i {
 			return errTruncated
 		}
 		b.Commands = make([]Command, m)
 		for j := range b.Commands {
-			if err = b.Commands[j].read(&r); err != nil {
-				break
+			if err := b.Commands[j].read(&r); err != nil {
+				return err
 			}
 		}
-	}
-	return err
+		return nil
+	})
 }
 
 // decodeInPlace decodes a MessagesPost: strings share data, each body is
 // a copy of its own (the stored message keeps it).
 func (p *MessagesPost) decodeInPlace(data []byte) error {
 	r := reader{b: data}
-	n, err := r.mapLen()
-	for i := 0; i < n && err == nil; i++ {
-		var k string
-		if k, err = r.key(); err != nil {
-			break
-		}
+	return r.fields(func(k string) error {
+		var err error
 		switch k {
 		case "p":
 			p.Project, err = r.aliasStr()
@@ -443,8 +443,8 @@ func (p *MessagesPost) decodeInPlace(data []byte) error {
 		default:
 			err = r.skip()
 		}
-	}
-	return err
+		return err
+	})
 }
 
 // newMessages reads an array of NewMessage (nil for nil).
@@ -460,12 +460,8 @@ func (r *reader) newMessages() ([]NewMessage, error) {
 	var ints []int64 // the TTLs and delays given, 2n at most
 	for j := range out {
 		m := &out[j]
-		k, err := r.mapLen()
-		for i := 0; i < k && err == nil; i++ {
-			var key string
-			if key, err = r.key(); err != nil {
-				break
-			}
+		err := r.fields(func(key string) error {
+			var err error
 			switch key {
 			case "b":
 				var b []byte
@@ -478,7 +474,8 @@ func (r *reader) newMessages() ([]NewMessage, error) {
 			default:
 				err = r.skip()
 			}
-		}
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -489,12 +486,8 @@ func (r *reader) newMessages() ([]NewMessage, error) {
 // decodeInPlace decodes a ClaimCreate.
 func (p *ClaimCreate) decodeInPlace(data []byte) error {
 	r := reader{b: data}
-	n, err := r.mapLen()
-	for i := 0; i < n && err == nil; i++ {
-		var k string
-		if k, err = r.key(); err != nil {
-			break
-		}
+	return r.fields(func(k string) error {
+		var err error
 		var v int64
 		switch k {
 		case "p":
@@ -511,19 +504,15 @@ func (p *ClaimCreate) decodeInPlace(data []byte) error {
 		default:
 			err = r.skip()
 		}
-	}
-	return err
+		return err
+	})
 }
 
 // decodeInPlace decodes a MessageDelete.
 func (p *MessageDelete) decodeInPlace(data []byte) error {
 	r := reader{b: data}
-	n, err := r.mapLen()
-	for i := 0; i < n && err == nil; i++ {
-		var k string
-		if k, err = r.key(); err != nil {
-			break
-		}
+	return r.fields(func(k string) error {
+		var err error
 		switch k {
 		case "p":
 			p.Project, err = r.aliasStr()
@@ -536,19 +525,15 @@ func (p *MessageDelete) decodeInPlace(data []byte) error {
 		default:
 			err = r.skip()
 		}
-	}
-	return err
+		return err
+	})
 }
 
 // decodeInPlace decodes a MessagesDelete.
 func (p *MessagesDelete) decodeInPlace(data []byte) error {
 	r := reader{b: data}
-	n, err := r.mapLen()
-	for i := 0; i < n && err == nil; i++ {
-		var k string
-		if k, err = r.key(); err != nil {
-			break
-		}
+	return r.fields(func(k string) error {
+		var err error
 		switch k {
 		case "p":
 			p.Project, err = r.aliasStr()
@@ -561,8 +546,8 @@ func (p *MessagesDelete) decodeInPlace(data []byte) error {
 		default:
 			err = r.skip()
 		}
-	}
-	return err
+		return err
+	})
 }
 
 // strings reads an array of strings in place (nil for nil).

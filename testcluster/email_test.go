@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"mime/quotedprintable"
 	"net"
 	netmail "net/mail"
 	"reflect"
@@ -18,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/herald-mq/herald/client"
+	"github.com/herald-mq/herald/internal/testsmtp"
 	"github.com/herald-mq/herald/node"
 )
 
@@ -92,21 +92,12 @@ func (s *mailboxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *mailboxSession) Data(r io.Reader) error {
-	msg, err := netmail.ReadMessage(r)
-	if err != nil {
-		return err
-	}
-	var body io.Reader = msg.Body
-	if strings.EqualFold(msg.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-		body = quotedprintable.NewReader(body)
-	}
-	b, err := io.ReadAll(body)
+	h, body, err := testsmtp.ReadMessage(r)
 	if err != nil {
 		return err
 	}
 	s.mb.mu.Lock()
-	s.mb.got = append(s.mb.got, email{From: s.from, To: append([]string(nil), s.to...), Header: msg.Header,
-		Payload: strings.TrimRight(string(b), "\r\n")})
+	s.mb.got = append(s.mb.got, email{From: s.from, To: append([]string(nil), s.to...), Header: h, Payload: body})
 	s.mb.mu.Unlock()
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log"
 	"math/big"
-	"mime/quotedprintable"
 	"net"
 	netmail "net/mail"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/herald-mq/herald/internal/clock"
+	"github.com/herald-mq/herald/internal/testsmtp"
 )
 
 // email is one message received by the test SMTP server.
@@ -129,19 +129,11 @@ func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *smtpSession) Data(r io.Reader) error {
-	msg, err := netmail.ReadMessage(r)
+	h, body, err := testsmtp.ReadMessage(r)
 	if err != nil {
 		return err
 	}
-	var body io.Reader = msg.Body
-	if strings.EqualFold(msg.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-		body = quotedprintable.NewReader(body)
-	}
-	b, err := io.ReadAll(body)
-	if err != nil {
-		return err
-	}
-	ss.s.got <- email{from: ss.from, to: ss.to, msg: msg, body: strings.TrimRight(string(b), "\r\n")}
+	ss.s.got <- email{from: ss.from, to: ss.to, msg: &netmail.Message{Header: h}, body: body}
 	return nil
 }
 
