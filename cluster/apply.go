@@ -38,25 +38,23 @@ func (c *Cluster) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, err
 	if cmd2.RequestID == "" {
 		cmd2.RequestID = newRequestID()
 	}
-	cmd = &cmd2
-	var body []byte // the encoded command for forwarding, built on first use
+	// Encoded once, here in the caller's goroutine: the leader's committer
+	// copies these bytes into the entry, a follower forwards them as is.
+	enc, err := cmd2.Encode()
+	if err != nil {
+		return nil, err
+	}
 
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 	var res *fsm.Result
 	err = c.withLeader(ctx, func(l leaderRef) (attempt, error) {
+		var err error
 		if l.self {
-			r, err := c.applyLocal(ctx, rt, cmd)
-			res = r
+			res, err = c.applyLocal(ctx, rt, enc, cmd2.Type)
 			return classifyLocal(err), err
 		}
-		if body == nil {
-			if body, err = cmd.Encode(); err != nil {
-				return attemptFinal, err
-			}
-		}
-		r, err := c.forwardQueued(ctx, l, body)
-		res = r
+		res, err = c.forwardQueued(ctx, l, enc)
 		return classifyRemote(err), err
 	})
 	if err != nil {
@@ -65,27 +63,29 @@ func (c *Cluster) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, err
 	return res, res.Err()
 }
 
-// applyLocal queues cmd for the group committer on this node, which must
-// be the leader with its term established, and waits for its result. The
+// applyLocal queues the encoded command enc of type typ for the group
+// committer on this node, which must be the leader with its term
+// established, and waits for its result. The
 // returned error is raft's (or ErrClosed, or the context's), never the
 // command's own result error. A command whose caller's ctx ends while it
 // is still queued is never proposed; once proposed, the caller just stops
 // waiting (the outcome is unknown, and a retry with the same RequestID is
 // deduplicated).
-func (c *Cluster) applyLocal(ctx context.Context, rt *running, cmd *fsm.Command) (*fsm.Result, error) {
+func (c *Cluster) applyLocal(ctx context.Context, rt *running, enc []byte, typ fsm.CmdType) (*fsm.Result, error) {
 	if err := c.waitLeaderReady(ctx, rt); err != nil {
 		return nil, err
 	}
-	p, err := c.enqueue(ctx, cmd)
+	p, err := c.enqueue(ctx, enc, typ)
 	if err != nil {
 		return nil, err
 	}
 	return c.await(ctx, p)
 }
 
-// enqueue puts cmd into the group commit queue.
-func (c *Cluster) enqueue(ctx context.Context, cmd *fsm.Command) (*pending, error) {
-	p := &pending{cmd: cmd, done: make(chan outcome, 1)}
+// enqueue puts the encoded command enc of type typ into the group commit
+// queue. enc must stay unmodified until the command's outcome is known.
+func (c *Cluster) enqueue(ctx context.Context, enc []byte, typ fsm.CmdType) (*pending, error) {
+	p := &pending{enc: enc, typ: typ, done: make(chan outcome, 1)}
 	select {
 	case c.applyQ <- p:
 		return p, nil

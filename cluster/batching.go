@@ -2,11 +2,11 @@ package cluster
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
-
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/herald-mq/herald/fsm"
 )
@@ -143,14 +143,13 @@ func (c *Cluster) sendBatch(target leaderRef, batch []*fwdReq) {
 			r.done <- outcome{err: err}
 		}
 	}
-	bodies := make([][]byte, len(batch))
-	for i, r := range batch {
-		bodies[i] = r.body
+	size := 5
+	for _, r := range batch {
+		size += 5 + len(r.body)
 	}
-	payload, err := msgpack.Marshal(bodies)
-	if err != nil {
-		fail(err)
-		return
+	payload := appendArrayLen(make([]byte, 0, size), len(batch))
+	for _, r := range batch {
+		payload = appendBin(payload, r.body)
 	}
 	ctx, cancel := c.opContext(c.ctx)
 	defer cancel()
@@ -349,4 +348,101 @@ func (c *Cluster) leaderObserved(id string) {
 			lc.cancel(errLeaderChanged)
 		}
 	}
+}
+
+// The body of a PathApplyBatch call is a msgpack array of bin values, each
+// one encoded command (what msgpack.Marshal makes of a [][]byte). It is
+// written and split by hand: the commands are not copied on either side.
+
+// appendArrayLen appends a msgpack array header for n elements.
+func appendArrayLen(dst []byte, n int) []byte {
+	switch {
+	case n <= 15:
+		return append(dst, 0x90|byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(dst, 0xdc), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(dst, 0xdd), uint32(n))
+}
+
+// appendBin appends b as a msgpack bin value.
+func appendBin(dst, b []byte) []byte {
+	switch n := len(b); {
+	case n <= math.MaxUint8:
+		dst = append(dst, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xc5), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xc6), uint32(n))
+	}
+	return append(dst, b...)
+}
+
+// errBadBatch reports a PathApplyBatch body that is not an array of bin
+// (or str) values.
+var errBadBatch = errors.New("cluster: malformed batch body")
+
+// splitBins splits a msgpack array of bin or str values into its elements,
+// which share b.
+func splitBins(b []byte) ([][]byte, error) {
+	i := 0
+	hdr := func(n int) (int, bool) { // reads an n-byte big-endian length
+		if len(b)-i < n {
+			return 0, false
+		}
+		v := 0
+		for _, c := range b[i : i+n] {
+			v = v<<8 | int(c)
+		}
+		i += n
+		return v, true
+	}
+	if len(b) == 0 {
+		return nil, errBadBatch
+	}
+	var count int
+	var ok bool
+	switch c := b[0]; {
+	case c >= 0x90 && c <= 0x9f:
+		count, ok, i = int(c&0x0f), true, 1
+	case c == 0xdc:
+		i = 1
+		count, ok = hdr(2)
+	case c == 0xdd:
+		i = 1
+		count, ok = hdr(4)
+	}
+	if !ok || count > len(b)-i {
+		return nil, errBadBatch
+	}
+	out := make([][]byte, count)
+	for k := range out {
+		if i >= len(b) {
+			return nil, errBadBatch
+		}
+		c := b[i]
+		i++
+		var n int
+		switch {
+		case c >= 0xa0 && c <= 0xbf:
+			n, ok = int(c&0x1f), true
+		case c == 0xc4 || c == 0xd9:
+			n, ok = hdr(1)
+		case c == 0xc5 || c == 0xda:
+			n, ok = hdr(2)
+		case c == 0xc6 || c == 0xdb:
+			n, ok = hdr(4)
+		default:
+			ok = false
+		}
+		if !ok || n > len(b)-i {
+			return nil, errBadBatch
+		}
+		out[k] = b[i : i+n : i+n]
+		i += n
+	}
+	if i != len(b) {
+		return nil, errBadBatch
+	}
+	return out, nil
 }

@@ -189,3 +189,53 @@ func TestForwardFallsBackWithoutBatchEndpoint(t *testing.T) {
 		t.Fatalf("old leader got %d single applies, want %d", got, n)
 	}
 }
+
+func TestBatchBodyEncoding(t *testing.T) {
+	for _, n := range []int{1, 2, 15, 16, 300} {
+		var bodies [][]byte
+		for i := range n {
+			bodies = append(bodies, bytes.Repeat([]byte{byte(i)}, (i*37)%70000))
+		}
+		hand := appendArrayLen(nil, n)
+		for _, b := range bodies {
+			hand = appendBin(hand, b)
+		}
+		refl, err := msgpack.Marshal(bodies)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Both directions: what an older follower sends (reflection) and
+		// what this one sends (hand) split into the same commands, and
+		// reflection decodes the hand encoding.
+		for name, enc := range map[string][]byte{"hand": hand, "reflection": refl} {
+			got, err := splitBins(enc)
+			if err != nil || len(got) != n {
+				t.Fatalf("%s, %d bodies: %d split, %v", name, n, len(got), err)
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], bodies[i]) {
+					t.Fatalf("%s: body %d differs", name, i)
+				}
+			}
+		}
+		var back [][]byte
+		if err := msgpack.Unmarshal(hand, &back); err != nil || len(back) != n {
+			t.Fatalf("reflection decode of hand encoding: %d, %v", len(back), err)
+		}
+	}
+	good := appendBin(appendArrayLen(nil, 2), []byte("ab"))
+	good = appendBin(good, []byte("c"))
+	for name, b := range map[string][]byte{
+		"empty":     nil,
+		"not array": {0xc4, 1, 'a'},
+		"truncated": good[:len(good)-1],
+		"trailing":  append(append([]byte{}, good...), 0),
+		"count":     {0x93, 0xc4, 0},
+		"bad elem":  {0x91, 0x01},
+		"long len":  {0x91, 0xc5, 0xff, 0xff, 'a'},
+	} {
+		if _, err := splitBins(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

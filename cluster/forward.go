@@ -271,7 +271,7 @@ func (c *Cluster) serveApply(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	cmd, err := fsm.DecodeCommand(body)
+	cmd, err := fsm.DecodeCommandInPlace(body)
 	if err != nil {
 		writeMsgpack(w, http.StatusBadRequest, &wireReply{Code: wireBadRequest, Msg: "undecodable command"})
 		return
@@ -283,7 +283,7 @@ func (c *Cluster) serveApply(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := c.opContext(r.Context())
 	defer cancel()
-	res, err := c.applyLocal(ctx, rt, cmd)
+	res, err := c.applyLocal(ctx, rt, body, cmd.Type)
 	if err != nil {
 		writeMsgpack(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
 		return
@@ -319,8 +319,8 @@ func (c *Cluster) serveApplyBatch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var bodies [][]byte
-	if err := msgpack.Unmarshal(body, &bodies); err != nil || len(bodies) == 0 {
+	bodies, err := splitBins(body)
+	if err != nil || len(bodies) == 0 {
 		writeMsgpack(w, http.StatusBadRequest, &wireBatchReply{Code: wireBadRequest, Msg: "undecodable batch"})
 		return
 	}
@@ -338,12 +338,12 @@ func (c *Cluster) serveApplyBatch(w http.ResponseWriter, r *http.Request) {
 	replies := make([]wireReply, len(bodies))
 	queued := make([]*pending, len(bodies))
 	for i, b := range bodies {
-		cmd, err := fsm.DecodeCommand(b)
+		cmd, err := fsm.DecodeCommandInPlace(b)
 		if err != nil {
 			replies[i] = wireReply{Code: wireBadRequest, Msg: "undecodable command"}
 			continue
 		}
-		if queued[i], err = c.enqueue(ctx, cmd); err != nil {
+		if queued[i], err = c.enqueue(ctx, b, cmd.Type); err != nil {
 			replies[i] = wireReply{Code: codeFor(err), Msg: err.Error()}
 		}
 	}

@@ -181,7 +181,8 @@ func TestGroupCommitCancelledWhileQueuedIsNotProposed(t *testing.T) {
 	// Hold the stamp lock so the committer stalls while proposing a.
 	c.stampMu.Lock()
 	a, _ := fsm.NewCommand(fsm.CmdQueueCreate, "req-a", &fsm.QueueCreate{Project: "p", Queue: "a"})
-	pa := &pending{cmd: a, done: make(chan outcome, 1)}
+	aEnc, _ := a.Encode()
+	pa := &pending{enc: aEnc, typ: a.Type, done: make(chan outcome, 1)}
 	c.applyQ <- pa
 	poll(t, 5*time.Second, "committer took a", func() bool { return pa.state.Load() == pendingTaken })
 
@@ -190,7 +191,8 @@ func TestGroupCommitCancelledWhileQueuedIsNotProposed(t *testing.T) {
 	bErr := make(chan error, 1)
 	go func() {
 		b, _ := fsm.NewCommand(fsm.CmdQueueCreate, "req-b", &fsm.QueueCreate{Project: "p", Queue: "b"})
-		_, err := c.applyLocal(ctx, rt, b)
+		bEnc, _ := b.Encode()
+		_, err := c.applyLocal(ctx, rt, bEnc, b.Type)
 		bErr <- err
 	}()
 	poll(t, 5*time.Second, "b queued", func() bool { return len(c.applyQ) == 1 })

@@ -90,6 +90,10 @@ func (c *Cluster) openRaft() (*raftParts, error) {
 		MaxPool: raftMaxPool,
 		Timeout: raftTransportTimeout,
 		Logger:  rlog.Named("net"),
+		// No AppendEntries pipelining: a follower is sent the next
+		// entries once it acknowledged the previous ones, so entries that
+		// queued meanwhile share one RPC and one log write there.
+		MaxRPCsInFlight: 1,
 	})
 
 	rc := raft.DefaultConfig()

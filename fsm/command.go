@@ -70,8 +70,10 @@ func NewCommand(t CmdType, requestID string, p any) (*Command, error) {
 	return &Command{Type: t, RequestID: requestID, Payload: raw}, nil
 }
 
-// Encode returns the msgpack encoding of c.
-func (c *Command) Encode() ([]byte, error) { return msgpack.Marshal(c) }
+// Encode returns the msgpack encoding of c (AppendEncode into a new slice).
+func (c *Command) Encode() ([]byte, error) {
+	return c.AppendEncode(make([]byte, 0, len(c.Payload)+len(c.RequestID)+16)), nil
+}
 
 // DecodeCommand parses a msgpack-encoded Command. The Command does not
 // share b (its payload is a copy).

@@ -15,7 +15,9 @@
 # BENCH_RSS_COUNT (1000000), BENCH_PREFILL (messages stored before each
 # consume run, 80000; a run that empties the queues shows many empty
 # claims and understates the rate), BENCH_OUT (results dir; default a temp dir,
-# kept and printed). Needs jq.
+# kept and printed), BENCH_GOMAXPROCS (the nodes' GOMAXPROCS: default each
+# node's share of the cores, max(1, nproc/3); "go" leaves Go's default of
+# all cores). Needs jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v jq >/dev/null || { echo "bench.sh: needs jq (apt-get install -y jq)" >&2; exit 1; }
@@ -31,7 +33,16 @@ out=${BENCH_OUT:-$(mktemp -d /tmp/herald-bench-results.XXXXXX)}
 mkdir -p "$out"
 dir=$(mktemp -d /tmp/herald-bench.XXXXXX)
 trap 'scripts/e2e/cluster.sh stop "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
-HERALD_E2E_LOG_LEVEL=warn scripts/e2e/cluster.sh start 3 "$dir" >/dev/null
+# Three nodes share this machine's cores: by default each gets GOMAXPROCS of
+# its share, so that six or more Ps do not contend for two cores (Go
+# schedules that badly: idle Ps spin and wake threads). The load generator
+# keeps Go's default.
+procs=${BENCH_GOMAXPROCS:-$(($(nproc) / 3 > 0 ? $(nproc) / 3 : 1))}
+if [ "$procs" = go ]; then
+  HERALD_E2E_LOG_LEVEL=warn scripts/e2e/cluster.sh start 3 "$dir" >/dev/null
+else
+  GOMAXPROCS=$procs HERALD_E2E_LOG_LEVEL=warn scripts/e2e/cluster.sh start 3 "$dir" >/dev/null
+fi
 T=$(paste -sd, "$dir/urls")
 first=$(head -n1 "$dir/urls")
 hz=$(getconf CLK_TCK)
@@ -72,7 +83,7 @@ prefill_for() {
   esac
 }
 
-echo "bench.sh: 3 nodes, $runs runs x [$presets], $duration each; results in $out" >&2
+echo "bench.sh: 3 nodes (GOMAXPROCS $procs), $runs runs x [$presets], $duration each; results in $out" >&2
 for ((r = 1; r <= runs; r++)); do
   for p in $presets; do
     a=$(args_for "$p")

@@ -134,7 +134,25 @@ func TestParseConfigPresets(t *testing.T) {
 	if _, _, _, _, err = parseConfig([]string{"-mode", "nope"}, io.Discard); err == nil {
 		t.Error("unknown mode accepted")
 	}
+	if cfg, _, _, _, err = parseConfig(nil, io.Discard); err != nil || cfg.HTTP != HTTPLean {
+		t.Errorf("default -http %q, %v; want lean", cfg.HTTP, err)
+	}
+	if cfg, _, _, _, err = parseConfig([]string{"-http", "std"}, io.Discard); err != nil || cfg.HTTP != HTTPStd {
+		t.Errorf("-http std: %q, %v", cfg.HTTP, err)
+	}
+	if _, _, _, _, err = parseConfig([]string{"-http", "fast"}, io.Discard); err == nil {
+		t.Error("unknown -http accepted")
+	}
+	if _, _, _, _, err = parseConfig([]string{"-project", "a\r\nX: y"}, io.Discard); err == nil {
+		t.Error("-project with CR LF accepted")
+	}
 }
+
+// httpModes are the -http clients the end-to-end tests run with.
+var httpModes = []string{HTTPLean, HTTPStd}
+
+// wantAgent is the User-Agent each client sends.
+var wantAgent = map[string]string{HTTPLean: "herald-bench", HTTPStd: "Go-http-client/1.1"}
 
 // fakeZaqar is a minimal in-memory Zaqar v2 server that records requests.
 type fakeZaqar struct {
@@ -148,6 +166,7 @@ type fakeZaqar struct {
 	posted   int
 	deleted  int
 	clientID map[string]bool
+	agents   map[string]bool // User-Agent headers seen
 }
 
 type fakeMsg struct {
@@ -156,7 +175,7 @@ type fakeMsg struct {
 }
 
 func newFake() *fakeZaqar {
-	return &fakeZaqar{queues: map[string][]fakeMsg{}, claims: map[string]bool{}, clientID: map[string]bool{}}
+	return &fakeZaqar{queues: map[string][]fakeMsg{}, claims: map[string]bool{}, clientID: map[string]bool{}, agents: map[string]bool{}}
 }
 
 func (f *fakeZaqar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -169,6 +188,7 @@ func (f *fakeZaqar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.clientID[r.Header.Get("Client-ID")] = true
+	f.agents[r.Header.Get("User-Agent")] = true
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/v2/queues/"), "/")
 	q := parts[0]
 	switch {
@@ -272,17 +292,31 @@ func (f *fakeZaqar) remove(q, id, claim string) {
 	}
 }
 
-func testConfig(url string) Config {
+func testConfig(url, mode string) Config {
 	return Config{Targets: []string{url}, Duration: 300 * time.Millisecond, Batch: 3, Size: 50, Queues: 2,
 		Project: "p1", TTL: 120, ClaimLimit: 4, ClaimTTL: 90, ClaimGrace: 70, ListLimit: 10,
-		Timeout: 5 * time.Second, EmptyBackoff: time.Millisecond}
+		Timeout: 5 * time.Second, EmptyBackoff: time.Millisecond, HTTP: mode}
+}
+
+// checkAgents fails unless every request came from the client of mode.
+func (f *fakeZaqar) checkAgents(t *testing.T, mode string) {
+	t.Helper()
+	if len(f.agents) != 1 || !f.agents[wantAgent[mode]] {
+		t.Errorf("-http %s: User-Agents %v, want only %q", mode, f.agents, wantAgent[mode])
+	}
 }
 
 func TestProducersAgainstFake(t *testing.T) {
+	for _, mode := range httpModes {
+		t.Run(mode, func(t *testing.T) { testProducersAgainstFake(t, mode) })
+	}
+}
+
+func testProducersAgainstFake(t *testing.T, mode string) {
 	f := newFake()
 	srv := httptest.NewServer(f)
 	defer srv.Close()
-	cfg := testConfig(srv.URL)
+	cfg := testConfig(srv.URL, mode)
 	cfg.Producers = 2
 	f.fail503 = 2
 	r := NewRunner(cfg, io.Discard)
@@ -296,6 +330,7 @@ func TestProducersAgainstFake(t *testing.T) {
 	if len(f.bad) > 0 {
 		t.Fatalf("protocol violations: %v", f.bad[:min(5, len(f.bad))])
 	}
+	f.checkAgents(t, mode)
 	p := &stats[OpPost]
 	if p.Requests == 0 || p.Errors["status 503"] != 2 || p.Latency.Count() != p.Requests-2 {
 		t.Fatalf("post stats: requests %d errors %v latencies %d", p.Requests, p.Errors, p.Latency.Count())
@@ -330,12 +365,16 @@ func TestProducersAgainstFake(t *testing.T) {
 }
 
 func TestConsumersAgainstFake(t *testing.T) {
-	for _, bulk := range []bool{false, true} {
-		t.Run(fmt.Sprintf("bulk=%v", bulk), func(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		bulk bool
+	}{{HTTPLean, false}, {HTTPLean, true}, {HTTPStd, false}, {HTTPStd, true}} {
+		mode, bulk := tc.mode, tc.bulk
+		t.Run(fmt.Sprintf("%s/bulk=%v", mode, bulk), func(t *testing.T) {
 			f := newFake()
 			srv := httptest.NewServer(f)
 			defer srv.Close()
-			cfg := testConfig(srv.URL)
+			cfg := testConfig(srv.URL, mode)
 			cfg.Consumers, cfg.BulkDelete = 3, bulk
 			r := NewRunner(cfg, io.Discard)
 			defer r.Close()
@@ -348,6 +387,7 @@ func TestConsumersAgainstFake(t *testing.T) {
 			if len(f.bad) > 0 {
 				t.Fatalf("protocol violations: %v", f.bad[:min(5, len(f.bad))])
 			}
+			f.checkAgents(t, mode)
 			if f.posted != 50 || f.deleted != 50 {
 				t.Fatalf("posted %d deleted %d, want 50 each", f.posted, f.deleted)
 			}
@@ -372,10 +412,16 @@ func TestConsumersAgainstFake(t *testing.T) {
 }
 
 func TestObserversAndWarmupAgainstFake(t *testing.T) {
+	for _, mode := range httpModes {
+		t.Run(mode, func(t *testing.T) { testObserversAndWarmupAgainstFake(t, mode) })
+	}
+}
+
+func testObserversAndWarmupAgainstFake(t *testing.T, mode string) {
 	f := newFake()
 	srv := httptest.NewServer(f)
 	defer srv.Close()
-	cfg := testConfig(srv.URL)
+	cfg := testConfig(srv.URL, mode)
 	cfg.Observers, cfg.Queues = 2, 1
 	cfg.Warmup = 200 * time.Millisecond
 	r := NewRunner(cfg, io.Discard)
@@ -391,6 +437,7 @@ func TestObserversAndWarmupAgainstFake(t *testing.T) {
 			total++
 		}
 	}
+	f.checkAgents(t, mode)
 	f.mu.Unlock()
 	l := &stats[OpList]
 	if l.Requests == 0 || l.Messages != 5*l.Requests || l.Empty != 0 {
@@ -405,10 +452,16 @@ func TestObserversAndWarmupAgainstFake(t *testing.T) {
 }
 
 func TestRunExitsNonZeroWhenEverythingFails(t *testing.T) {
+	for _, mode := range httpModes {
+		t.Run(mode, func(t *testing.T) { testRunExitsNonZeroWhenEverythingFails(t, mode) })
+	}
+}
+
+func testRunExitsNonZeroWhenEverythingFails(t *testing.T, mode string) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
 	defer srv.Close()
 	var out bytes.Buffer
-	rc := run([]string{"-targets", srv.URL, "-duration", "100ms", "-warmup", "0", "-json"}, &out, io.Discard)
+	rc := run([]string{"-targets", srv.URL, "-duration", "100ms", "-warmup", "0", "-json", "-http", mode}, &out, io.Discard)
 	var s Summary
 	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
 		t.Fatalf("json output: %v\n%s", err, out.String())

@@ -41,7 +41,17 @@ type Config struct {
 	EmptyBackoff time.Duration // consumer pause after an empty claim
 	Prefill      int           // messages posted (unmeasured) before the run
 	Progress     time.Duration // live progress interval on stderr (0 = none)
+	HTTP         string        // client: HTTPLean (also when empty) or HTTPStd
 }
+
+// The HTTP clients a Config can select.
+const (
+	HTTPLean = "lean" // herald-bench's own HTTP/1.1 client (httpconn.go); https targets use HTTPStd
+	HTTPStd  = "std"  // net/http
+)
+
+// lean reports whether workers use the lean client for http:// targets.
+func (c *Config) lean() bool { return c.HTTP != HTTPStd }
 
 // Workers returns the total number of workers.
 func (c *Config) Workers() int { return c.Producers + c.Consumers + c.Observers }
@@ -59,8 +69,17 @@ type Runner struct {
 	reqs, msgs, errs atomic.Uint64
 }
 
-// NewRunner returns a Runner with an HTTP client tuned for cfg's concurrency.
+// NewRunner returns a Runner for cfg. Its net/http client, tuned for cfg's
+// concurrency, serves -http std and https targets; with -http lean (the
+// default) every worker owns one lean connection to its http:// target.
 func NewRunner(cfg Config, log io.Writer) *Runner {
+	if cfg.lean() {
+		for _, t := range cfg.Targets {
+			if !leanSupported(t) {
+				fmt.Fprintf(log, "herald-bench: %s: the lean client speaks plain http only; using net/http for this target\n", t)
+			}
+		}
+	}
 	n := cfg.Workers() + 16
 	tr := &http.Transport{
 		Proxy:                 nil,
@@ -75,7 +94,8 @@ func NewRunner(cfg Config, log io.Writer) *Runner {
 	return &Runner{cfg: cfg, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}, log: log}
 }
 
-// Close releases idle connections.
+// Close releases the net/http client's idle connections (workers close their
+// lean connections when they finish).
 func (r *Runner) Close() { r.client.CloseIdleConnections() }
 
 func newClientID() string {
@@ -115,26 +135,43 @@ type worker struct {
 	r       *Runner
 	base    string
 	queue   string
-	hdr     http.Header
-	buf     bytes.Buffer
+	lean    *leanConn    // the lean client's connection; nil: net/http
+	hdr     http.Header  // net/http: request headers
+	buf     bytes.Buffer // net/http: response body
 	stats   [numOps]OpStats
 	measure time.Time // requests started before this are not recorded
 	end     time.Time // no request is started after this
 }
 
 func (r *Runner) newWorker(target string, queue int) *worker {
+	w := &worker{r: r, base: strings.TrimRight(target, "/"), queue: QueueName(queue)}
+	id := newClientID()
+	if r.cfg.lean() && leanSupported(w.base) {
+		if c, err := newLeanConn(w.base, leanHeaders(id, r.cfg.Project), r.cfg.Timeout); err == nil {
+			w.lean = c
+			return w
+		}
+	}
 	h := http.Header{}
-	h.Set("Client-ID", newClientID())
+	h.Set("Client-ID", id)
 	h.Set("X-Project-ID", r.cfg.Project)
 	h.Set("Content-Type", "application/json")
 	h.Set("Accept", "application/json")
-	return &worker{r: r, base: strings.TrimRight(target, "/"), queue: QueueName(queue), hdr: h}
+	w.hdr = h
+	return w
+}
+
+// close closes the worker's lean connection, if any.
+func (w *worker) close() {
+	if w.lean != nil {
+		w.lean.close()
+	}
 }
 
 // result of one request.
 type result struct {
 	status int
-	loc    string
+	loc    []byte // Location header; valid until the next request of the worker
 	body   []byte // valid until the next request of the worker
 }
 
@@ -143,25 +180,37 @@ type result struct {
 // ok statuses count as successes (with their latency), others as errors. msgs
 // is added to the live message counter by the caller.
 func (w *worker) do(op Op, method, url string, body []byte, ok1, ok2 int) (result, bool) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(context.Background(), method, url, rd)
-	if err != nil {
-		panic(err) // URLs are built by us
-	}
-	req.Header = w.hdr
-	start := time.Now()
-	resp, err := w.r.client.Do(req)
-	var res result
-	if err == nil {
-		w.buf.Reset()
-		_, err = w.buf.ReadFrom(resp.Body)
-		resp.Body.Close()
-		res.status = resp.StatusCode
-		res.loc = resp.Header.Get("Location")
-		res.body = w.buf.Bytes()
+	var (
+		res   result
+		err   error
+		start time.Time
+	)
+	if w.lean != nil {
+		start = time.Now()
+		// Every URL is built as w.base + path.
+		res.status, res.loc, res.body, err = w.lean.do(method, strings.TrimPrefix(url, w.base), body, start)
+	} else {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, rerr := http.NewRequestWithContext(context.Background(), method, url, rd)
+		if rerr != nil {
+			panic(rerr) // URLs are built by us
+		}
+		req.Header = w.hdr
+		start = time.Now()
+		var resp *http.Response
+		if resp, err = w.r.client.Do(req); err == nil {
+			w.buf.Reset()
+			_, err = w.buf.ReadFrom(resp.Body)
+			resp.Body.Close()
+			res.status = resp.StatusCode
+			if l := resp.Header.Get("Location"); l != "" {
+				res.loc = []byte(l)
+			}
+			res.body = w.buf.Bytes()
+		}
 	}
 	lat := time.Since(start)
 	w.r.reqs.Add(1)
@@ -247,11 +296,11 @@ func messageID(id, href string) string {
 }
 
 // claimID extracts the claim id from a claim's Location header.
-func claimID(loc string) string {
-	if i := strings.IndexByte(loc, '?'); i >= 0 {
+func claimID(loc []byte) string {
+	if i := bytes.IndexByte(loc, '?'); i >= 0 {
 		loc = loc[:i]
 	}
-	return loc[strings.LastIndexByte(loc, '/')+1:]
+	return string(loc[bytes.LastIndexByte(loc, '/')+1:])
 }
 
 func (w *worker) consume() {
@@ -389,6 +438,7 @@ func (r *Runner) Run() ([numOps]OpStats, time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer w.close()
 			switch {
 			case i < cfg.Producers:
 				w.produce()
