@@ -7,17 +7,18 @@
 # the servers' CPU time per 1000 requests (utime+stime of the 3 node
 # processes) and the raft entries per 1000 requests, which are steadier than
 # rates on a shared machine. With BENCH_RSS=1 it then stores 1,000,000
-# messages of 256 bytes and reports each node's RSS, peak RSS, data dir and
-# newest snapshot size.
+# messages of 256 bytes and reports each node's RSS (and its anonymous and
+# file-backed parts: raft.db is mmapped), peak RSS, data dir and newest
+# snapshot size.
 #
 # Environment: BENCH_RUNS (3), BENCH_DURATION (20s), BENCH_PRESETS (all of
 # post1-1 post1-64 post10-64 consume consume-bulk mixed), BENCH_RSS (0),
 # BENCH_RSS_COUNT (1000000), BENCH_PREFILL (messages stored before each
 # consume run, 80000; a run that empties the queues shows many empty
 # claims and understates the rate), BENCH_OUT (results dir; default a temp dir,
-# kept and printed), BENCH_GOMAXPROCS (the nodes' GOMAXPROCS: default each
-# node's share of the cores, max(1, nproc/3); "go" leaves Go's default of
-# all cores). Needs jq.
+# kept and printed), BENCH_GOMAXPROCS (the nodes' GOMAXPROCS; default "go":
+# Go's default of every core; "share": each node's share of the cores,
+# max(1, nproc/3); or a number). Needs jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v jq >/dev/null || { echo "bench.sh: needs jq (apt-get install -y jq)" >&2; exit 1; }
@@ -33,11 +34,13 @@ out=${BENCH_OUT:-$(mktemp -d /tmp/herald-bench-results.XXXXXX)}
 mkdir -p "$out"
 dir=$(mktemp -d /tmp/herald-bench.XXXXXX)
 trap 'scripts/e2e/cluster.sh stop "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
-# Three nodes share this machine's cores: by default each gets GOMAXPROCS of
-# its share, so that six or more Ps do not contend for two cores (Go
-# schedules that badly: idle Ps spin and wake threads). The load generator
+# The three nodes share this machine's cores; BENCH_GOMAXPROCS=share gives
+# each its share (docs/PERFORMANCE.md compares both). The load generator
 # keeps Go's default.
-procs=${BENCH_GOMAXPROCS:-$(($(nproc) / 3 > 0 ? $(nproc) / 3 : 1))}
+procs=${BENCH_GOMAXPROCS:-go}
+if [ "$procs" = share ]; then
+  procs=$(($(nproc) / 3 > 0 ? $(nproc) / 3 : 1))
+fi
 if [ "$procs" = go ]; then
   HERALD_E2E_LOG_LEVEL=warn scripts/e2e/cluster.sh start 3 "$dir" >/dev/null
 else
@@ -130,19 +133,21 @@ if [ "${BENCH_RSS:-0}" = 1 ]; then
     >"$out/rss-fill.log" 2>&1
   sleep 5 # let followers apply the tail
   echo
-  echo "| node | VmRSS MiB | VmHWM MiB | data dir MiB | newest snapshot MiB |"
-  echo "|---|---|---|---|---|"
+  echo "| node | VmRSS MiB | RssAnon MiB | RssFile MiB | VmHWM MiB | data dir MiB | newest snapshot MiB |"
+  echo "|---|---|---|---|---|---|---|"
   k=0
   while read -r pid; do
     k=$((k + 1))
     rss=$(awk '/^VmRSS/ {print int($2/1024)}' "/proc/$pid/status")
     hwm=$(awk '/^VmHWM/ {print int($2/1024)}' "/proc/$pid/status")
+    anon=$(awk '/^RssAnon/ {print int($2/1024)}' "/proc/$pid/status")
+    file=$(awk '/^RssFile/ {print int($2/1024)}' "/proc/$pid/status")
     data=$(du -sm "$dir/node$k" | cut -f1)
     snap=$(find "$dir/node$k/raft/snapshots" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' 2>/dev/null |
       sort -n | tail -n1 | cut -d' ' -f2-)
     snapmb=-
     if [ -n "$snap" ]; then snapmb=$(du -sm "$snap" | cut -f1); fi
-    echo "| node$k | $rss | $hwm | $data | $snapmb |"
+    echo "| node$k | $rss | $anon | $file | $hwm | $data | $snapmb |"
   done <"$dir/pids"
   echo
   echo "fill: $(tr '\r' '\n' <"$out/rss-fill.log" | grep -v "^$" | tail -n1)"
