@@ -117,12 +117,7 @@ func TestThreeNodesFormOneClusterAndForward(t *testing.T) {
 		}
 		return true
 	})
-	d := l.fsm.Digest()
-	for _, n := range tc.nodes {
-		if n.fsm.Digest() != d {
-			t.Fatalf("%s digest differs from the leader's", n.id)
-		}
-	}
+	tc.sameDigests(t, l)
 }
 
 func TestLeaderKillFailover(t *testing.T) {

@@ -119,12 +119,7 @@ func TestGroupCommitCoalescesConcurrentWrites(t *testing.T) {
 		}
 		return true
 	})
-	d := l.fsm.Digest()
-	for _, n := range tc.nodes {
-		if n.fsm.Digest() != d {
-			t.Fatalf("%s digest differs from the leader's", n.id)
-		}
-	}
+	tc.sameDigests(t, l)
 	var stored int
 	l.fsm.Read(func(s *fsm.State) {
 		stored = len(s.GetMessages("p", "gc", ids, l.fsm.LastNow()))

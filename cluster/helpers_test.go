@@ -245,6 +245,18 @@ func (tc *testCluster) waitLeader(timeout time.Duration) *testNode {
 }
 
 // voters returns the voter ids of the leader's raft configuration.
+// sameDigests fails t unless every node's state digest equals l's (call
+// once they have applied the same index).
+func (tc *testCluster) sameDigests(t testing.TB, l *testNode) {
+	t.Helper()
+	d := l.fsm.Digest()
+	for _, n := range tc.nodes {
+		if n.fsm.Digest() != d {
+			t.Fatalf("%s digest differs from the leader's", n.id)
+		}
+	}
+}
+
 func voters(t testing.TB, c *Cluster) []string {
 	t.Helper()
 	rt := c.rt.Load()

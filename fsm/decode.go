@@ -158,23 +158,31 @@ func (r *reader) mapLen() (int, error) {
 	return 0, badCode(c, "map length")
 }
 
-// arrayLen reads an array header: the number of elements, -1 for nil.
+// arrayLen reads an array header: the number of elements, -1 for nil. A
+// count the rest of the input cannot hold (every element takes at least a
+// byte) is errTruncated, so callers may size a slice from it.
 func (r *reader) arrayLen() (int, error) {
 	c, err := r.code()
 	if err != nil {
 		return 0, err
 	}
+	n := 0
 	switch {
 	case c == mpNil:
 		return -1, nil
 	case c >= 0x90 && c <= 0x9f:
-		return int(c & 0x0f), nil
+		n = int(c & 0x0f)
 	case c == mpArray16:
-		return r.length(2)
+		n, err = r.length(2)
 	case c == mpArray32:
-		return r.length(4)
+		n, err = r.length(4)
+	default:
+		return 0, badCode(c, "array length")
 	}
-	return 0, badCode(c, "array length")
+	if err == nil && n > len(r.b)-r.i {
+		err = errTruncated
+	}
+	return n, err
 }
 
 // bytesLen reads the length of a str or bin value started by c (-1: nil).
@@ -412,9 +420,6 @@ func (b *Batch) decodeInPlace(data []byte) error {
 			b.Commands = nil
 			return err
 		}
-		if m > len(r.b)-r.i {
-			return errTruncated
-		}
 		b.Commands = make([]Command, m)
 		for j := range b.Commands {
 			if err := b.Commands[j].read(&r); err != nil {
@@ -452,9 +457,6 @@ func (r *reader) newMessages() ([]NewMessage, error) {
 	n, err := r.arrayLen()
 	if err != nil || n < 0 {
 		return nil, err
-	}
-	if n > len(r.b)-r.i {
-		return nil, errTruncated
 	}
 	out := make([]NewMessage, n)
 	var ints []int64 // the TTLs and delays given, 2n at most
@@ -555,9 +557,6 @@ func (r *reader) strings() ([]string, error) {
 	n, err := r.arrayLen()
 	if err != nil || n < 0 {
 		return nil, err
-	}
-	if n > len(r.b)-r.i {
-		return nil, errTruncated
 	}
 	out := make([]string, n)
 	for j := range out {

@@ -75,14 +75,13 @@ func AppendBatchEntry(dst []byte, now int64, cmds [][]byte) []byte {
 // RequestID and Payload share b, which must stay unmodified while they are
 // used. It checks the envelope only, not the payload.
 func DecodeCommandInPlace(b []byte) (Command, error) {
-	c, err := decodeEntry(b)
-	if err == nil && len(b) > 0 {
-		// decodeEntry reads one value; trailing bytes mean b was not one
-		// Command (two concatenated, say) and would corrupt a batch.
-		r := reader{b: b}
-		if err = r.skip(); err == nil && r.i != len(b) {
-			err = errTrailing
-		}
+	var c Command
+	r := reader{b: b}
+	err := c.read(&r)
+	if err == nil && r.i != len(b) {
+		// Trailing bytes mean b was not one Command (two concatenated,
+		// say), which would corrupt a batch it is copied into.
+		err = errTrailing
 	}
 	return c, err
 }

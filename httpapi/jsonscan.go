@@ -97,17 +97,9 @@ func (v *jsonValidator) object(i, depth int) (int, scanResult) {
 		if i, r = v.value(i, depth); r != scanOK {
 			return i, r
 		}
-		i = skipJSONSpace(b, i)
-		if i >= len(b) {
-			return i, scanSyntax
-		}
-		switch b[i] {
-		case ',':
-			i = skipJSONSpace(b, i+1)
-		case '}':
-			return i + 1, scanOK
-		default:
-			return i, scanSyntax
+		var done bool
+		if i, done, r = afterElement(b, i, '}'); r != scanOK || done {
+			return i, r
 		}
 	}
 }
@@ -126,19 +118,28 @@ func (v *jsonValidator) array(i, depth int) (int, scanResult) {
 		if i, r = v.value(i, depth); r != scanOK {
 			return i, r
 		}
-		i = skipJSONSpace(b, i)
-		if i >= len(b) {
-			return i, scanSyntax
-		}
-		switch b[i] {
-		case ',':
-			i = skipJSONSpace(b, i+1)
-		case ']':
-			return i + 1, scanOK
-		default:
-			return i, scanSyntax
+		var done bool
+		if i, done, r = afterElement(b, i, ']'); r != scanOK || done {
+			return i, r
 		}
 	}
+}
+
+// afterElement reads what follows an object member or array element: a
+// comma, after which i is at the next element, or the closing byte, after
+// which i is past it and done is set.
+func afterElement(b []byte, i int, closing byte) (next int, done bool, r scanResult) {
+	i = skipJSONSpace(b, i)
+	if i >= len(b) {
+		return i, false, scanSyntax
+	}
+	switch b[i] {
+	case ',':
+		return skipJSONSpace(b, i+1), false, scanOK
+	case closing:
+		return i + 1, true, scanOK
+	}
+	return i, false, scanSyntax
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -166,12 +166,25 @@ func TestLeanIdleClose(t *testing.T) {
 	t.Run("probe", func(t *testing.T) {
 		srv := httptest.NewUnstartedServer(http.HandlerFunc(echoHandler))
 		srv.Config.IdleTimeout = 30 * time.Millisecond
+		closed := make(chan struct{}, 1)
+		srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateClosed { // after the server closed the socket
+				select {
+				case closed <- struct{}{}:
+				default:
+				}
+			}
+		}
 		srv.Start()
 		defer srv.Close()
 		c := newTestLean(t, srv.URL, 5*time.Second)
-		c.idleCheck = 50 * time.Millisecond
+		c.idleCheck = 0 // probe before every reuse
 		mustDo(t, c, "POST", "/a", []byte("{}"))
-		time.Sleep(200 * time.Millisecond) // the server closes the idle connection
+		select { // the server closes the idle connection
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the server did not close the idle connection")
+		}
 		if status, _, _ := mustDo(t, c, "POST", "/a", []byte("{}")); status != 200 {
 			t.Fatal(status)
 		}
@@ -193,8 +206,7 @@ func TestLeanIdleClose(t *testing.T) {
 				body = []byte("{}")
 			}
 			mustDo(t, c, tc.method, "/a", body)
-			srv.CloseClientConnections()
-			time.Sleep(50 * time.Millisecond)
+			srv.CloseClientConnections() // closed before it returns
 			status, _, _, err := c.do(tc.method, "/a", body, time.Now())
 			if tc.ok {
 				if err != nil || status != 200 || c.resent != 1 {
@@ -368,7 +380,6 @@ func TestLeanUnsolicitedBytes(t *testing.T) {
 		if _, _, body := mustDo(t, c, "GET", "/", nil); body != "hi" {
 			t.Fatalf("%q", body)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	if c.dials != 2 {
 		t.Errorf("dials %d: a connection with unread bytes must not be reused", c.dials)
