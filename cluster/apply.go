@@ -139,6 +139,8 @@ func (c *Cluster) waitLeaderReady(ctx context.Context, rt *running) error {
 type leaderRef struct {
 	id       string
 	httpAddr string
+	raftAddr string // where its peer link is served
+	link     bool   // it gossips that it serves peer links
 	self     bool
 }
 
@@ -152,11 +154,11 @@ func (c *Cluster) currentLeader(rt *running) (leaderRef, bool) {
 	if string(id) == c.cfg.NodeID {
 		return leaderRef{id: string(id), self: true}, true
 	}
-	addr := c.httpAddrOf(string(id))
-	if addr == "" {
+	m, ok := c.member(string(id))
+	if !ok || !m.valid {
 		return leaderRef{}, false
 	}
-	return leaderRef{id: string(id), httpAddr: addr}, true
+	return leaderRef{id: string(id), httpAddr: m.meta.HTTPAddr, raftAddr: m.meta.RaftAddr, link: m.meta.Link}, true
 }
 
 // attempt classifies the outcome of one try at the leader.

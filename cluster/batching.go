@@ -30,8 +30,9 @@ const (
 
 // coalesceStats counts what batching saved, for Status and tests.
 type coalesceStats struct {
-	fwdCalls    atomic.Uint64 // PathApplyBatch calls made
+	fwdCalls    atomic.Uint64 // batch calls made (peer link or PathApplyBatch)
 	fwdCommands atomic.Uint64 // commands sent in them
+	linkCalls   atomic.Uint64 // batch and read-index calls over the peer link
 	readRounds  atomic.Uint64 // read-index rounds run
 	readWaiters atomic.Uint64 // readers that joined a round
 }
@@ -147,9 +148,10 @@ func (c *Cluster) sendBatch(target leaderRef, batch []*fwdReq) {
 	for _, r := range batch {
 		size += 5 + len(r.body)
 	}
-	payload := appendArrayLen(make([]byte, 0, size), len(batch))
+	// Built behind room for a link frame header; HTTP sends the body alone.
+	frame := appendArrayLen(newFrame(size), len(batch))
 	for _, r := range batch {
-		payload = appendBin(payload, r.body)
+		frame = appendBin(frame, r.body)
 	}
 	ctx, cancel := c.opContext(c.ctx)
 	defer cancel()
@@ -157,7 +159,16 @@ func (c *Cluster) sendBatch(target leaderRef, batch []*fwdReq) {
 	defer release()
 	c.coalesce.fwdCalls.Add(1)
 	c.coalesce.fwdCommands.Add(uint64(len(batch)))
-	rep, err := c.callBatch(ctx, target.httpAddr, payload)
+	var rep *wireBatchReply
+	var err error
+	if c.useLink(target) {
+		var b []byte
+		if b, err = c.linkCall(ctx, target, frameApplyBatch, frame); err == nil {
+			rep, err = decodeBatchReply(b, "peer link reply")
+		}
+	} else {
+		rep, err = c.callBatch(ctx, target.httpAddr, frame[linkHeaderLen:])
+	}
 	if err != nil {
 		fail(err)
 		return
@@ -284,7 +295,7 @@ func (c *Cluster) runRound(r *readRound) {
 	}
 	ctx, release := c.boundToLeader(ctx, r.target.id)
 	defer release()
-	r.idx, r.err = c.forwardReadIndex(ctx, r.target.httpAddr)
+	r.idx, r.err = c.forwardReadIndex(ctx, r.target)
 }
 
 // errLeaderChanged ends a call to a leader once another one is known.

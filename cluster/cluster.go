@@ -40,6 +40,10 @@ type Cluster struct {
 
 	client *http.Client    // forwarding client; dials through cfg.Dial
 	httpTr *http.Transport // client's pooled transport
+	links  links           // the peer link to the leader (link.go)
+	// noLink turns peer links off on this node (tests of the HTTP path
+	// and of mixed versions): it neither serves nor uses them.
+	noLink bool
 
 	leaderNotify chan bool     // raft's NotifyCh; read by monitorLeadership
 	memberCh     chan struct{} // capacity 1: gossip changed; read by gossipLoop
@@ -284,6 +288,7 @@ func (c *Cluster) stop(graceful bool) error {
 	if err := rt.parts.shutdown(); err != nil {
 		errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
 	}
+	c.closeLinks()
 	c.wg.Wait()
 	c.httpTr.CloseIdleConnections()
 	c.stopErr = errors.Join(errs...)

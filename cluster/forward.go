@@ -205,9 +205,14 @@ func (c *Cluster) callBatch(ctx context.Context, httpAddr string, body []byte) (
 	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
 		return nil, errNoBatchEndpoint
 	}
+	return decodeBatchReply(b, fmt.Sprintf("HTTP %d", status))
+}
+
+// decodeBatchReply decodes a batch reply; what names it in errors.
+func decodeBatchReply(b []byte, what string) (*wireBatchReply, error) {
 	var rep wireBatchReply
 	if err := msgpack.Unmarshal(b, &rep); err != nil {
-		return nil, &remoteError{code: wireInternal, msg: fmt.Sprintf("HTTP %d with an undecodable body", status)}
+		return nil, &remoteError{code: wireInternal, msg: what + " with an undecodable body"}
 	}
 	if rep.Code != wireOK {
 		return nil, &remoteError{code: rep.Code, msg: rep.Msg}
@@ -228,10 +233,24 @@ func (c *Cluster) forwardApply(ctx context.Context, httpAddr string, body []byte
 }
 
 // forwardReadIndex asks the leader for its read index.
-func (c *Cluster) forwardReadIndex(ctx context.Context, httpAddr string) (uint64, error) {
-	rep, err := c.call(ctx, httpAddr, PathReadIndex, nil)
+func (c *Cluster) forwardReadIndex(ctx context.Context, target leaderRef) (uint64, error) {
+	if !c.useLink(target) {
+		rep, err := c.call(ctx, target.httpAddr, PathReadIndex, nil)
+		if err != nil {
+			return 0, err
+		}
+		return rep.Index, nil
+	}
+	b, err := c.linkCall(ctx, target, frameReadIndex, newFrame(0))
 	if err != nil {
 		return 0, err
+	}
+	var rep wireReply
+	if err := msgpack.Unmarshal(b, &rep); err != nil {
+		return 0, &remoteError{code: wireInternal, msg: "peer link reply with an undecodable body"}
+	}
+	if rep.Code != wireOK {
+		return 0, &remoteError{code: rep.Code, msg: rep.Msg}
 	}
 	return rep.Index, nil
 }
@@ -295,45 +314,56 @@ func (c *Cluster) serveReadIndex(w http.ResponseWriter, r *http.Request) {
 	if _, ok := c.readAuthed(w, r); !ok {
 		return
 	}
-	_, err := c.runtime()
-	if err != nil {
-		writeMsgpack(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
-		return
+	writeMsgpack(w, http.StatusOK, c.forwardedReadIndex(r.Context()))
+}
+
+// forwardedReadIndex answers a follower's read-index request (over HTTP
+// or the peer link).
+func (c *Cluster) forwardedReadIndex(ctx context.Context) *wireReply {
+	if _, err := c.runtime(); err != nil {
+		return &wireReply{Code: codeFor(err), Msg: err.Error()}
 	}
-	ctx, cancel := c.opContext(r.Context())
+	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 	// A node that does not lead fails the round with raft.ErrNotLeader.
 	idx, err := c.readIndex(ctx, leaderRef{id: c.cfg.NodeID, self: true})
 	if err != nil {
-		writeMsgpack(w, http.StatusOK, &wireReply{Code: codeFor(err), Msg: err.Error()})
-		return
+		return &wireReply{Code: codeFor(err), Msg: err.Error()}
 	}
-	writeMsgpack(w, http.StatusOK, &wireReply{Index: idx})
+	return &wireReply{Index: idx}
 }
 
-// serveApplyBatch applies a follower's batch: every command goes into the
-// group commit queue at once (so they usually share one raft entry) and
-// the reply carries each command's outcome.
+// serveApplyBatch applies a follower's batch sent over HTTP.
 func (c *Cluster) serveApplyBatch(w http.ResponseWriter, r *http.Request) {
 	body, ok := c.readAuthed(w, r)
 	if !ok {
 		return
 	}
+	rep := c.applyForwarded(r.Context(), body)
+	status := http.StatusOK
+	if rep.Code == wireBadRequest {
+		status = http.StatusBadRequest
+	}
+	writeMsgpack(w, status, rep)
+}
+
+// applyForwarded applies a follower's batch (a PathApplyBatch body, over
+// HTTP or the peer link): every command goes into the group commit queue
+// at once (so they usually share one raft entry) and the reply carries
+// each command's outcome. body must stay unmodified until it returns.
+func (c *Cluster) applyForwarded(ctx context.Context, body []byte) *wireBatchReply {
 	bodies, err := splitBins(body)
 	if err != nil || len(bodies) == 0 {
-		writeMsgpack(w, http.StatusBadRequest, &wireBatchReply{Code: wireBadRequest, Msg: "undecodable batch"})
-		return
+		return &wireBatchReply{Code: wireBadRequest, Msg: "undecodable batch"}
 	}
 	rt, err := c.runtime()
 	if err != nil {
-		writeMsgpack(w, http.StatusOK, &wireBatchReply{Code: codeFor(err), Msg: err.Error()})
-		return
+		return &wireBatchReply{Code: codeFor(err), Msg: err.Error()}
 	}
-	ctx, cancel := c.opContext(r.Context())
+	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 	if err := c.waitLeaderReady(ctx, rt); err != nil {
-		writeMsgpack(w, http.StatusOK, &wireBatchReply{Code: codeFor(err), Msg: err.Error()})
-		return
+		return &wireBatchReply{Code: codeFor(err), Msg: err.Error()}
 	}
 	replies := make([]wireReply, len(bodies))
 	queued := make([]*pending, len(bodies))
@@ -357,7 +387,7 @@ func (c *Cluster) serveApplyBatch(w http.ResponseWriter, r *http.Request) {
 			replies[i] = wireReply{Result: res}
 		}
 	}
-	writeMsgpack(w, http.StatusOK, &wireBatchReply{Replies: replies})
+	return &wireBatchReply{Replies: replies}
 }
 
 // writeMsgpack writes v as a msgpack reply.

@@ -41,6 +41,9 @@ type nodeMeta struct {
 	// the following leave event as "left" rather than "dead" (memberlist
 	// v0.6 does not tell its event delegate which one it was).
 	Leaving bool `msgpack:"l,omitempty"`
+	// Link is set by nodes that serve peer links on their raft address
+	// (link.go); a follower forwards to a leader without it over HTTP.
+	Link bool `msgpack:"k,omitempty"`
 }
 
 // memberInfo is the last known gossip view of one node.
@@ -109,6 +112,7 @@ func (c *Cluster) localMeta() nodeMeta {
 		Expect:   c.cfg.BootstrapExpect,
 		HasState: c.hasState.Load(),
 		Leaving:  c.leaving.Load(),
+		Link:     !c.noLink,
 	}
 }
 

@@ -31,7 +31,8 @@ type testCluster struct {
 	dir       string
 	faults    *faultnet.Table
 	nodes     []*testNode
-	configure func(n *testNode, c *Config) // optional per-node config tweak
+	configure func(n *testNode, c *Config)  // optional per-node config tweak
+	tune      func(n *testNode, c *Cluster) // optional tweak between New and Start
 }
 
 // testNode is one member. Its addresses survive restarts.
@@ -154,6 +155,9 @@ func (n *testNode) start() {
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New %s: %v", n.id, err)
+	}
+	if tc.tune != nil {
+		tc.tune(n, c)
 	}
 	n.c = c
 	n.srv = &http.Server{Handler: c.Handler()}

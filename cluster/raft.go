@@ -1,13 +1,9 @@
 package cluster
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -84,7 +80,7 @@ func (c *Cluster) openRaft() (*raftParts, error) {
 		return fail(err)
 	}
 
-	p.stream = newStreamLayer(c.cfg.RaftListener, c.cfg.RaftAddr, c.cfg.Dial)
+	p.stream = newStreamLayer(c.cfg.RaftListener, c.cfg.RaftAddr, c.cfg.Dial, c.linkServer())
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  p.stream,
 		MaxPool: raftMaxPool,
@@ -121,107 +117,16 @@ func (c *Cluster) openRaft() (*raftParts, error) {
 }
 
 // shutdown stops raft, then closes its transport (listener and every
-// connection) and the store. Safe to call once per raftParts.
+// connection, raft's and the peer links'), waits for the goroutines that
+// served them, and closes the store. Safe to call once per raftParts.
 func (p *raftParts) shutdown() error {
 	err := p.raft.Shutdown().Error() // also closes the transport, hence the stream layer
 	p.stream.Close()
+	p.stream.wait()
 	if cerr := p.store.Close(); err == nil {
 		err = cerr
 	}
 	return err
-}
-
-// streamLayer is raft's network: it accepts on the configured listener and
-// dials through Config.Dial, so tests can inject faults. It tracks every
-// connection so that Close cuts them all, as a crashed process would.
-type streamLayer struct {
-	ln   net.Listener
-	addr advertisedAddr
-	dial func(ctx context.Context, network, addr string) (net.Conn, error)
-
-	mu     sync.Mutex                // guards conns and closed
-	conns  map[*trackedConn]struct{} // live accepted and dialled connections
-	closed bool
-}
-
-var _ raft.StreamLayer = (*streamLayer)(nil)
-
-func newStreamLayer(ln net.Listener, addr string, dial func(context.Context, string, string) (net.Conn, error)) *streamLayer {
-	return &streamLayer{ln: ln, addr: advertisedAddr(addr), dial: dial, conns: map[*trackedConn]struct{}{}}
-}
-
-// Accept waits for the next inbound raft connection.
-func (s *streamLayer) Accept() (net.Conn, error) {
-	c, err := s.ln.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return s.track(c)
-}
-
-// Dial opens an outbound raft connection.
-func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c, err := s.dial(ctx, "tcp", string(address))
-	if err != nil {
-		return nil, err
-	}
-	return s.track(c)
-}
-
-func (s *streamLayer) track(c net.Conn) (net.Conn, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		c.Close()
-		return nil, net.ErrClosed
-	}
-	tc := &trackedConn{Conn: c, s: s}
-	s.conns[tc] = struct{}{}
-	return tc, nil
-}
-
-// Close closes the listener and every live connection. Idempotent.
-func (s *streamLayer) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	conns := s.conns
-	s.conns = nil
-	s.mu.Unlock()
-	err := s.ln.Close()
-	for c := range conns {
-		c.Conn.Close()
-	}
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
-}
-
-// Addr is the advertised raft address, which raft records as this
-// server's address in the configuration.
-func (s *streamLayer) Addr() net.Addr { return s.addr }
-
-// trackedConn removes itself from its stream layer when closed.
-type trackedConn struct {
-	net.Conn
-	s    *streamLayer
-	once sync.Once
-}
-
-// Close forgets the connection and closes it.
-func (c *trackedConn) Close() error {
-	c.once.Do(func() {
-		c.s.mu.Lock()
-		delete(c.s.conns, c)
-		c.s.mu.Unlock()
-	})
-	return c.Conn.Close()
 }
 
 // advertisedAddr is a host:port kept verbatim (no DNS resolution).

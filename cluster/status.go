@@ -61,6 +61,7 @@ type Status struct {
 type Coalescing struct {
 	ForwardCalls      uint64 `json:"forward_calls"`      // batch calls sent to the leader
 	ForwardedCommands uint64 `json:"forwarded_commands"` // commands in them
+	LinkCalls         uint64 `json:"link_calls"`         // batch and read-index calls that went over the peer link
 	ReadRounds        uint64 `json:"read_rounds"`        // read-index rounds run
 	Reads             uint64 `json:"reads"`              // linearizable reads that joined a round
 }
@@ -77,6 +78,7 @@ func (c *Cluster) Status() Status {
 		Coalescing: Coalescing{
 			ForwardCalls:      c.coalesce.fwdCalls.Load(),
 			ForwardedCommands: c.coalesce.fwdCommands.Load(),
+			LinkCalls:         c.coalesce.linkCalls.Load(),
 			ReadRounds:        c.coalesce.readRounds.Load(),
 			Reads:             c.coalesce.readWaiters.Load(),
 		},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -52,17 +53,23 @@ func (s *silencer) wrap(dial func(ctx context.Context, network, addr string) (ne
 		if err != nil {
 			return nil, err
 		}
-		return &silentConn{Conn: c, s: s, addr: addr, closed: make(chan struct{})}, nil
+		return &silentConn{Conn: c, s: s, addr: addr, closed: make(chan struct{}), changed: make(chan struct{})}, nil
 	}
 }
 
-// silentConn is a connection that goes silent when its address does.
+// silentConn is a connection that goes silent when its address does: a
+// read then blocks until Close or its read deadline, as on a black-holed
+// TCP connection.
 type silentConn struct {
 	net.Conn
 	s      *silencer
 	addr   string
 	once   sync.Once
 	closed chan struct{} // closed by Close
+
+	mu       sync.Mutex    // guards deadline and changed
+	deadline time.Time     // read deadline; zero: none
+	changed  chan struct{} // closed and replaced when deadline changes
 }
 
 func (c *silentConn) Read(p []byte) (int, error) {
@@ -72,8 +79,60 @@ func (c *silentConn) Read(p []byte) (int, error) {
 			return n, err
 		}
 	}
-	<-c.closed
-	return 0, net.ErrClosed
+	return 0, c.waitSilent()
+}
+
+// waitSilent blocks until Close or the read deadline, re-reading the
+// deadline whenever it changes.
+func (c *silentConn) waitSilent() error {
+	for {
+		c.mu.Lock()
+		d, changed := c.deadline, c.changed
+		c.mu.Unlock()
+		var expired <-chan time.Time
+		var t *time.Timer
+		if !d.IsZero() {
+			wait := time.Until(d)
+			if wait <= 0 {
+				return os.ErrDeadlineExceeded
+			}
+			t = time.NewTimer(wait)
+			expired = t.C
+		}
+		select {
+		case <-c.closed:
+			stopTimer(t)
+			return net.ErrClosed
+		case <-expired:
+			return os.ErrDeadlineExceeded
+		case <-changed:
+			stopTimer(t)
+		}
+	}
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}
+
+func (c *silentConn) setReadDeadline(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline = t
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func (c *silentConn) SetDeadline(t time.Time) error {
+	c.setReadDeadline(t)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *silentConn) SetReadDeadline(t time.Time) error {
+	c.setReadDeadline(t)
+	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *silentConn) Write(p []byte) (int, error) {
@@ -117,7 +176,10 @@ func TestChaosRegressForwardHeldAcrossSilentLeaderCut(t *testing.T) {
 		t.Fatalf("warm-up write: %v", err)
 	}
 
-	s.silence(old.HTTPAddr) // forwards to the leader now vanish
+	// Forwards to the leader now vanish: over the peer link (its raft
+	// address) and over HTTP.
+	s.silence(old.RaftAddr)
+	s.silence(old.HTTPAddr)
 	type answer struct {
 		ids []string
 		err error

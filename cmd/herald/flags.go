@@ -48,7 +48,7 @@ func newServeFlagSet(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.nodeID, "node-id", "", "unique node id; persisted in the data dir on first start (default: generated)")
 	fs.StringVar(&f.dataDir, "data-dir", node.DefaultDataDir, "directory for the node id, raft log and snapshots")
 	fs.StringVar(&f.httpAddr, "http-addr", node.DefaultHTTPAddr, "bind address of the Zaqar v2 HTTP API")
-	fs.StringVar(&f.raftAddr, "raft-addr", node.DefaultRaftAddr, "bind address of raft traffic")
+	fs.StringVar(&f.raftAddr, "raft-addr", node.DefaultRaftAddr, "bind address of raft traffic and of the peer link followers forward writes over")
 	fs.StringVar(&f.gossipAddr, "gossip-addr", node.DefaultGossipAddr, "bind address of gossip (memberlist, TCP and UDP)")
 	fs.StringVar(&f.httpAdv, "http-advertise", "", "HTTP address peers use to reach this node (default: bound address)")
 	fs.StringVar(&f.raftAdv, "raft-advertise", "", "raft address peers use (default: bound address)")
