@@ -68,9 +68,10 @@ var errLinkReplaced = errors.New("cluster: peer link replaced by one to the new 
 // links holds this node's link to the leader (at most one: a link to an
 // earlier leader is closed when one to another address is needed).
 type links struct {
-	mu  sync.Mutex // guards cur
-	cur *link
-	wg  sync.WaitGroup // dialers and readers; each ends when its link fails
+	mu     sync.Mutex // guards cur and closed
+	cur    *link
+	closed bool           // closeLinks ran: no new links
+	wg     sync.WaitGroup // dialers and readers; each ends when its link fails
 }
 
 // link is one follower-side link connection.
@@ -124,8 +125,17 @@ func (l *link) failure() error {
 // getLink returns a link to addr, dialling one when there is none or the
 // last one broke. Calls share the dial.
 func (c *Cluster) getLink(ctx context.Context, rt *running, addr string) (*link, error) {
+	// A call to a leader that was replaced meanwhile is cancelled already;
+	// it must not replace the link to the new one.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	ls := &c.links
 	ls.mu.Lock()
+	if ls.closed {
+		ls.mu.Unlock()
+		return nil, ErrClosed
+	}
 	l := ls.cur
 	if l == nil || l.addr != addr || l.broken() {
 		if l != nil {
@@ -177,13 +187,23 @@ func (c *Cluster) dialLink(rt *running, l *link) {
 	go c.readLink(l)
 }
 
-// linkHandshake runs the follower's side of the handshake.
+// linkHandshake runs the follower's side of the handshake, bounded by
+// ctx.
 func (c *Cluster) linkHandshake(ctx context.Context, conn net.Conn) error {
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
-	defer conn.SetDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	err := c.linkHello(conn)
+	if !stop() && err == nil {
+		// ctx ended just now: its deadline may land after the reset below.
+		err = context.Cause(ctx)
+	}
+	conn.SetDeadline(time.Time{})
+	return err
+}
+
+// linkHello exchanges the handshake's messages.
+func (c *Cluster) linkHello(conn net.Conn) error {
 	id := c.cfg.NodeID
 	hello := make([]byte, 0, len(linkMagic)+2+len(id))
 	hello = append(hello, linkMagic...)
@@ -265,9 +285,20 @@ func readFrame(r *bufio.Reader, max int) (kind byte, id uint64, payload []byte, 
 	if n < linkHeaderLen-4 || n-(linkHeaderLen-4) > max {
 		return 0, 0, nil, fmt.Errorf("bad frame length %d", n)
 	}
-	payload = make([]byte, n-(linkHeaderLen-4))
-	if _, err = io.ReadFull(r, payload); err != nil {
-		return 0, 0, nil, err
+	n -= linkHeaderLen - 4
+	if n <= linkBufSize {
+		payload = make([]byte, n)
+		if _, err = io.ReadFull(r, payload); err != nil {
+			return 0, 0, nil, err
+		}
+	} else {
+		// Grown as the bytes arrive: a length alone does not allocate.
+		var b bytes.Buffer
+		b.Grow(linkBufSize)
+		if _, err = io.CopyN(&b, r, int64(n)); err != nil {
+			return 0, 0, nil, err
+		}
+		payload = b.Bytes()
 	}
 	return h[4], binary.BigEndian.Uint64(h[5:]), payload, nil
 }
@@ -298,6 +329,12 @@ func (c *Cluster) linkCall(ctx context.Context, target leaderRef, kind byte, fra
 	conn := l.conn
 	l.mu.Unlock()
 	c.coalesce.linkCalls.Add(1)
+	// A call that outlives its ctx fails the link, also while its frame is
+	// still being written to a peer that stopped reading.
+	stop := context.AfterFunc(ctx, func() {
+		l.fail(fmt.Errorf("cluster: peer link to %s: call abandoned: %w", l.addr, context.Cause(ctx)))
+	})
+	defer stop()
 
 	putHeader(frame, kind, id)
 	l.wmu.Lock()
@@ -319,7 +356,6 @@ func (c *Cluster) linkCall(ctx context.Context, target leaderRef, kind byte, fra
 		}
 		return nil, l.failure()
 	case <-ctx.Done():
-		l.fail(fmt.Errorf("cluster: peer link to %s: call abandoned: %w", l.addr, context.Cause(ctx)))
 		return nil, ctx.Err()
 	}
 }
@@ -333,6 +369,7 @@ func (c *Cluster) useLink(target leaderRef) bool {
 // reader. Called after the stream layer cut the connections.
 func (c *Cluster) closeLinks() {
 	c.links.mu.Lock()
+	c.links.closed = true
 	if l := c.links.cur; l != nil {
 		l.fail(ErrClosed)
 	}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -184,5 +185,38 @@ func TestPrefixConnGivesBackTheSniffedByte(t *testing.T) {
 	got, err := io.ReadAll(&prefixConn{Conn: b, first: 'a'})
 	if err != nil || string(got) != "abc" {
 		t.Fatalf("read %q, %v; want \"abc\"", got, err)
+	}
+}
+
+func TestReadFrameGrowsLargePayloads(t *testing.T) {
+	big := strings.Repeat("x", 3*linkBufSize+7)
+	hdr := binary.BigEndian.AppendUint32(nil, uint32(9+len(big)))
+	hdr = append(hdr, frameApplyBatch, 0, 0, 0, 0, 0, 0, 0, 1)
+	_, id, p, err := readFrame(bufio.NewReader(strings.NewReader(string(hdr)+big)), 4*linkBufSize)
+	if err != nil || id != 1 || string(p) != big {
+		t.Fatalf("large frame: id %d, %d bytes, %v", id, len(p), err)
+	}
+	if _, _, _, err := readFrame(bufio.NewReader(strings.NewReader(string(hdr)+big[:linkBufSize])), 4*linkBufSize); err == nil {
+		t.Fatal("a truncated large frame read without error")
+	}
+}
+
+// TestCancelledCallKeepsTheLink: a call to a leader that was replaced
+// while it was queued must not replace the link to the new leader.
+func TestCancelledCallKeepsTheLink(t *testing.T) {
+	c := &Cluster{}
+	cur := &link{addr: "new:1", ready: make(chan struct{}), dead: make(chan struct{})}
+	c.links.cur = cur
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.getLink(ctx, nil, "old:1"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("getLink with a cancelled ctx: %v", err)
+	}
+	if c.links.cur != cur || cur.broken() {
+		t.Fatal("a cancelled call replaced or broke the link to the new leader")
+	}
+	c.closeLinks()
+	if _, err := c.getLink(context.Background(), nil, "new:1"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("getLink after closeLinks: %v, want ErrClosed", err)
 	}
 }
