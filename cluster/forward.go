@@ -186,9 +186,14 @@ func (c *Cluster) call(ctx context.Context, httpAddr, path string, body []byte) 
 	if err != nil {
 		return nil, err
 	}
+	return decodeReply(b, fmt.Sprintf("HTTP %d", status))
+}
+
+// decodeReply decodes a single reply; what names it in errors.
+func decodeReply(b []byte, what string) (*wireReply, error) {
 	var rep wireReply
 	if err := msgpack.Unmarshal(b, &rep); err != nil {
-		return nil, &remoteError{code: wireInternal, msg: fmt.Sprintf("HTTP %d with an undecodable body", status)}
+		return nil, &remoteError{code: wireInternal, msg: what + " with an undecodable body"}
 	}
 	if rep.Code != wireOK {
 		return nil, &remoteError{code: rep.Code, msg: rep.Msg}
@@ -234,23 +239,18 @@ func (c *Cluster) forwardApply(ctx context.Context, httpAddr string, body []byte
 
 // forwardReadIndex asks the leader for its read index.
 func (c *Cluster) forwardReadIndex(ctx context.Context, target leaderRef) (uint64, error) {
-	if !c.useLink(target) {
-		rep, err := c.call(ctx, target.httpAddr, PathReadIndex, nil)
-		if err != nil {
-			return 0, err
+	var rep *wireReply
+	var err error
+	if c.useLink(target) {
+		var b []byte
+		if b, err = c.linkCall(ctx, target, frameReadIndex, newFrame(0)); err == nil {
+			rep, err = decodeReply(b, "peer link reply")
 		}
-		return rep.Index, nil
+	} else {
+		rep, err = c.call(ctx, target.httpAddr, PathReadIndex, nil)
 	}
-	b, err := c.linkCall(ctx, target, frameReadIndex, newFrame(0))
 	if err != nil {
 		return 0, err
-	}
-	var rep wireReply
-	if err := msgpack.Unmarshal(b, &rep); err != nil {
-		return 0, &remoteError{code: wireInternal, msg: "peer link reply with an undecodable body"}
-	}
-	if rep.Code != wireOK {
-		return 0, &remoteError{code: rep.Code, msg: rep.Msg}
 	}
 	return rep.Index, nil
 }

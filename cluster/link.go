@@ -274,6 +274,16 @@ func putHeader(frame []byte, kind byte, id uint64) {
 	binary.BigEndian.PutUint64(frame[5:], id)
 }
 
+// writeFrame writes a whole frame under mu, which serialises the writers
+// of conn, bounded by linkWriteTimeout.
+func writeFrame(conn net.Conn, mu *sync.Mutex, frame []byte) error {
+	mu.Lock()
+	defer mu.Unlock()
+	conn.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
+	_, err := conn.Write(frame)
+	return err
+}
+
 // readFrame reads one frame whose payload is at most max bytes. The
 // payload is freshly allocated: the caller owns it.
 func readFrame(r *bufio.Reader, max int) (kind byte, id uint64, payload []byte, err error) {
@@ -337,11 +347,7 @@ func (c *Cluster) linkCall(ctx context.Context, target leaderRef, kind byte, fra
 	defer stop()
 
 	putHeader(frame, kind, id)
-	l.wmu.Lock()
-	conn.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
-	_, err = conn.Write(frame)
-	l.wmu.Unlock()
-	if err != nil {
+	if err := writeFrame(conn, &l.wmu, frame); err != nil {
 		l.fail(fmt.Errorf("cluster: peer link to %s: %w", l.addr, err))
 		return nil, l.failure()
 	}
@@ -362,7 +368,7 @@ func (c *Cluster) linkCall(ctx context.Context, target leaderRef, kind byte, fra
 
 // useLink reports whether calls to target go over the peer link.
 func (c *Cluster) useLink(target leaderRef) bool {
-	return target.link && !c.noLink && target.raftAddr != ""
+	return target.link && !c.noLink
 }
 
 // closeLinks fails the current link and waits for every dialer and
@@ -400,18 +406,14 @@ func (c *Cluster) serveLink(conn net.Conn) {
 	var wg sync.WaitGroup // the requests being served
 	var wmu sync.Mutex    // serialises reply writes
 	reply := func(kind byte, id uint64, v any) {
-		var buf bytes.Buffer
-		buf.Write(make([]byte, linkHeaderLen))
-		if err := msgpack.NewEncoder(&buf).Encode(v); err != nil {
+		buf := bytes.NewBuffer(newFrame(0))
+		if err := msgpack.NewEncoder(buf).Encode(v); err != nil {
 			buf.Truncate(linkHeaderLen)
-			msgpack.NewEncoder(&buf).Encode(&wireReply{Code: wireInternal, Msg: "cannot encode reply"})
+			msgpack.NewEncoder(buf).Encode(&wireReply{Code: wireInternal, Msg: "cannot encode reply"})
 		}
 		frame := buf.Bytes()
 		putHeader(frame, frameReply|kind, id)
-		wmu.Lock()
-		defer wmu.Unlock()
-		conn.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
-		if _, err := conn.Write(frame); err != nil {
+		if err := writeFrame(conn, &wmu, frame); err != nil {
 			conn.Close() // the read loop ends
 		}
 	}

@@ -110,7 +110,7 @@ func TestPeerLinkHandshakeAndFrames(t *testing.T) {
 		t.Fatalf("a wrong magic got %d bytes of answer", n)
 	}
 
-	// The right secret: requests are answered by id, whatever their order.
+	// The right secret: each request is answered under its own id.
 	conn := dial()
 	good := &Cluster{cfg: Config{NodeID: "peer", Secret: testSecret}}
 	if err := good.linkHandshake(ctxFor(t, 5*time.Second), conn); err != nil {

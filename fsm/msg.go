@@ -170,7 +170,17 @@ func (m *msg) view(now int64) Message {
 // viewWith is view with the texts of m's id and of its claim's id given
 // (claimID is used only while the claim is active).
 func (m *msg) viewWith(now int64, id, claimID string) Message {
-	v := Message{
+	v := m.message(id)
+	if m.active(now) {
+		v.ClaimID, v.ClaimExpires = claimID, m.claimExp
+	}
+	return v
+}
+
+// message returns m with the given id text and without its claim, which
+// viewWith and record fill in each their own way.
+func (m *msg) message(id string) Message {
+	return Message{
 		ID:          id,
 		Body:        m.bodyBytes(),
 		TTL:         m.ttl,
@@ -180,10 +190,6 @@ func (m *msg) viewWith(now int64, id, claimID string) Message {
 		ClientID:    m.clientID(),
 		ClaimCount:  int(m.claims),
 	}
-	if m.active(now) {
-		v.ClaimID, v.ClaimExpires = claimID, m.claimExp
-	}
-	return v
 }
 
 // appendIDs appends the 24 hex digits of each message's id to b.
@@ -196,17 +202,8 @@ func appendIDs(b []byte, ms []msg) []byte {
 
 // record returns m as stored, the form of snapshot records.
 func (m *msg) record() Message {
-	v := Message{
-		ID:           formatID(m.idx, m.n),
-		Body:         m.bodyBytes(),
-		TTL:          m.ttl,
-		Created:      m.created,
-		Expires:      m.expires,
-		AvailableAt:  m.availAt,
-		ClientID:     m.clientID(),
-		ClaimExpires: m.claimExp,
-		ClaimCount:   int(m.claims),
-	}
+	v := m.message(formatID(m.idx, m.n))
+	v.ClaimExpires = m.claimExp
 	if m.claimed {
 		v.ClaimID = formatID(m.claimIdx, m.claimN)
 	}

@@ -299,27 +299,27 @@ func mustURL(b *testing.B, s string) *url.URL {
 // BenchmarkDeleteMessageClaimed is DELETE .../messages/{id}?claim_id= of a
 // claimed message.
 func BenchmarkDeleteMessageClaimed(b *testing.B) {
-	e := newBenchEnv(b)
-	br := newBenchRequest("DELETE", "/v2/queues/"+benchQueue+"/messages/x", nil)
-	var w benchWriter
-	var urls []*url.URL
-	m := startCPU(b)
-	defer m.report()
-	for i := 0; i < b.N; i++ {
-		if len(urls) == 0 {
-			m.pause()
-			urls = e.claimed(benchRefill)
-			m.resume()
-		}
-		e.serve(&w, br.next(urls[0]), http.StatusNoContent)
-		urls = urls[1:]
-	}
+	benchDeletes(b, "/messages/x", func(e *benchEnv) []*url.URL { return e.claimed(benchRefill) })
 }
 
 // BenchmarkDeleteMessagesByIDs is DELETE .../messages?ids= with ten ids.
 func BenchmarkDeleteMessagesByIDs(b *testing.B) {
+	benchDeletes(b, "/messages?ids=x", func(e *benchEnv) []*url.URL {
+		var urls []*url.URL
+		ids := e.seed(benchQueue, benchRefill)
+		for len(ids) > 0 {
+			urls = append(urls, mustURL(b, messagesHref(benchQueue)+"?ids="+strings.Join(ids[:10], ",")))
+			ids = ids[10:]
+		}
+		return urls
+	})
+}
+
+// benchDeletes measures DELETE requests (path under the bench queue for
+// the request's shape) on the URLs refill returns, refilled untimed.
+func benchDeletes(b *testing.B, path string, refill func(e *benchEnv) []*url.URL) {
 	e := newBenchEnv(b)
-	br := newBenchRequest("DELETE", "/v2/queues/"+benchQueue+"/messages?ids=x", nil)
+	br := newBenchRequest("DELETE", "/v2/queues/"+benchQueue+path, nil)
 	var w benchWriter
 	var urls []*url.URL
 	m := startCPU(b)
@@ -327,11 +327,7 @@ func BenchmarkDeleteMessagesByIDs(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if len(urls) == 0 {
 			m.pause()
-			ids := e.seed(benchQueue, benchRefill)
-			for len(ids) > 0 {
-				urls = append(urls, mustURL(b, messagesHref(benchQueue)+"?ids="+strings.Join(ids[:10], ",")))
-				ids = ids[10:]
-			}
+			urls = refill(e)
 			m.resume()
 		}
 		e.serve(&w, br.next(urls[0]), http.StatusNoContent)
