@@ -37,13 +37,16 @@ const (
 	// leader is reachable before failing with ErrNoLeader.
 	DefaultLeaderWait = 5 * time.Second
 	// DefaultSnapshotThreshold is the number of new log entries that makes
-	// raft take a snapshot (checked every SnapshotInterval).
-	DefaultSnapshotThreshold = 8192
+	// raft take a snapshot (checked every SnapshotInterval). It is a
+	// backstop: the log budget's SnapshotBytes (logbudget.go) normally
+	// comes first, since an entry may hold one command or hundreds.
+	DefaultSnapshotThreshold = 1 << 20
 	// DefaultSnapshotInterval is how often raft checks SnapshotThreshold.
 	DefaultSnapshotInterval = 30 * time.Second
-	// DefaultTrailingLogs is how many entries stay in the log after a
+	// DefaultTrailingLogs is the most entries that stay in the log after a
 	// snapshot, so a briefly lagging follower catches up from the log
-	// instead of a full snapshot install.
+	// instead of a full snapshot install; TrailingBytes (logbudget.go)
+	// lowers it for large entries.
 	DefaultTrailingLogs = 10240
 	// DefaultReconcileInterval is how often the leader reconciles gossip
 	// members into raft voters even without a membership event.
@@ -121,6 +124,10 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// TrailingLogs: see DefaultTrailingLogs.
 	TrailingLogs uint64
+	// SnapshotBytes: see DefaultSnapshotBytes.
+	SnapshotBytes uint64
+	// TrailingBytes: see DefaultTrailingBytes.
+	TrailingBytes uint64
 	// ReconcileInterval: see DefaultReconcileInterval.
 	ReconcileInterval time.Duration
 	// DeadServerTimeout: see DefaultDeadServerTimeout.
@@ -185,6 +192,16 @@ func (c *Config) Validate() error {
 	}
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = DefaultTrailingLogs
+	}
+	if c.SnapshotBytes == 0 {
+		c.SnapshotBytes = DefaultSnapshotBytes
+	}
+	if c.TrailingBytes == 0 {
+		c.TrailingBytes = DefaultTrailingBytes
+	}
+	if c.SnapshotBytes < minSnapshotBytes || c.TrailingBytes < minTrailingBytes {
+		return fmt.Errorf("cluster: SnapshotBytes (%d) must be at least %d and TrailingBytes (%d) at least %d",
+			c.SnapshotBytes, minSnapshotBytes, c.TrailingBytes, minTrailingBytes)
 	}
 	// raft's own rules (raft.ValidateConfig), reported in our terms.
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {

@@ -38,6 +38,8 @@ type fsmAdapter struct {
 	// Restore (0 before any).
 	restored atomic.Uint64
 	changed  notifier // broadcast after every Apply and Restore
+	// meter measures the log for the log budget (logbudget.go).
+	meter logMeter
 }
 
 var _ raft.FSM = (*fsmAdapter)(nil)
@@ -55,28 +57,33 @@ func (a *fsmAdapter) Apply(l *raft.Log) any {
 		return nil
 	}
 	res := a.sm.ApplyEntry(l.Index, l.Data)
+	a.meter.entry(len(l.Data))
 	a.applied.Store(l.Index)
 	a.changed.broadcast()
 	return res
 }
 
 // Snapshot captures the state; persisting runs later, concurrently with
-// Apply, in raft's snapshot goroutine.
+// Apply, in raft's snapshot goroutine. The log since the snapshot starts
+// counting from here.
 func (a *fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
 	persist, err := a.sm.Snapshot()
 	if err != nil {
 		return nil, err
 	}
-	return &fsmSnapshot{persist: persist}, nil
+	return &fsmSnapshot{persist: persist, meter: &a.meter, index: a.applied.Load(), since: a.meter.sinceSnap.Swap(0)}, nil
 }
 
 // Restore replaces the state with a snapshot's.
 func (a *fsmAdapter) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	err := a.sm.Restore(rc)
+	cr := &countingReader{r: rc}
+	err := a.sm.Restore(cr)
 	a.applied.Store(a.sm.AppliedIndex())
 	if err == nil {
 		a.restored.Store(max(a.sm.AppliedIndex(), 1))
+		a.meter.sinceSnap.Store(0)
+		a.meter.snapshotSize(a.sm.AppliedIndex(), cr.n)
 	}
 	a.changed.broadcast()
 	return err
@@ -101,21 +108,39 @@ func (a *fsmAdapter) waitApplied(ctx context.Context, stop <-chan struct{}, idx 
 }
 
 // fsmSnapshot adapts the state machine's persist function to raft.
+// raft's snapshot goroutine calls Persist (unless the snapshot fails
+// before it), then always Release.
 type fsmSnapshot struct {
 	persist func(w io.Writer) error
+	meter   *logMeter // told the snapshot's size once it is stored
+	index   uint64    // applied index the state was captured at
+	since   uint64    // the meter's bytes since the previous snapshot, taken at capture
+	stored  bool      // Persist succeeded
 }
 
 // Persist streams the snapshot into sink, cancelling it on error.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := s.persist(sink); err != nil {
+	cw := &countingWriter{w: sink}
+	if err := s.persist(cw); err != nil {
 		sink.Cancel()
 		return err
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	s.stored = true
+	s.meter.snapshotSize(s.index, cw.n)
+	return nil
 }
 
-// Release is a no-op: the captured state is garbage collected.
-func (s *fsmSnapshot) Release() {}
+// Release gives the log bytes the capture took back to the meter if the
+// snapshot was never stored, so the next one stays due; the captured
+// state itself is garbage collected.
+func (s *fsmSnapshot) Release() {
+	if !s.stored {
+		s.meter.sinceSnap.Add(s.since)
+	}
+}
 
 // notifier wakes every goroutine waiting for "something changed". Waiters
 // take the channel first, then check their condition, then block on the

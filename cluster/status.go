@@ -53,6 +53,24 @@ type Status struct {
 	// Coalescing counts, since Start, how this node's forwarded writes and
 	// linearizable reads were grouped on their way to the leader.
 	Coalescing Coalescing `json:"coalescing"`
+	// Log is this node's raft log against its budget in bytes.
+	Log LogStatus `json:"log"`
+}
+
+// LogStatus is the raft log as the log budget (logbudget.go) sees it.
+type LogStatus struct {
+	// BytesSinceSnapshot is the bytes of the entries applied since the
+	// latest snapshot (taken or restored); the next snapshot is due at
+	// SnapshotDueBytes.
+	BytesSinceSnapshot uint64 `json:"bytes_since_snapshot"`
+	SnapshotDueBytes   uint64 `json:"snapshot_due_bytes"`
+	// LastSnapshotBytes is the size of the latest snapshot taken or
+	// restored since Start; 0 if none.
+	LastSnapshotBytes uint64 `json:"last_snapshot_bytes"`
+	// MeanEntryBytes is a moving mean of an applied entry's bytes.
+	MeanEntryBytes uint64 `json:"mean_entry_bytes"`
+	// TrailingLogs is how many entries the next snapshot leaves in the log.
+	TrailingLogs uint64 `json:"trailing_logs"`
 }
 
 // Coalescing is the forward-batching and read-index-round counters of a
@@ -83,6 +101,14 @@ func (c *Cluster) Status() Status {
 			Reads:             c.coalesce.readWaiters.Load(),
 		},
 	}
+	m := &c.adapter.meter
+	last := m.lastSnap.Load()
+	s.Log = LogStatus{
+		BytesSinceSnapshot: m.sinceSnap.Load(),
+		SnapshotDueBytes:   snapshotDue(c.cfg.SnapshotBytes, last),
+		LastSnapshotBytes:  last,
+		MeanEntryBytes:     m.meanEntry.Load(),
+	}
 	rt := c.rt.Load()
 	if rt == nil {
 		if c.stopped.Load() {
@@ -94,6 +120,7 @@ func (c *Cluster) Status() Status {
 	if !c.closed.Load() {
 		s.LeaderID, s.LeaderHTTPAddr = c.Leader()
 	}
+	s.Log.TrailingLogs = rt.raft.ReloadableConfig().TrailingLogs
 	s.Term = rt.raft.CurrentTerm()
 	s.CommitIndex = rt.raft.CommitIndex()
 	s.AppliedIndex = c.appliedIndex(rt)

@@ -60,7 +60,9 @@ type Config struct {
 	LeaderWait         time.Duration
 	SnapshotThreshold  uint64
 	SnapshotInterval   time.Duration
-	TrailingLogs       uint64 // raft log entries kept after a snapshot
+	TrailingLogs       uint64 // most raft log entries kept after a snapshot
+	SnapshotBytes      uint64 // log bytes since the last snapshot that make the next (see cluster.DefaultSnapshotBytes)
+	TrailingBytes      uint64 // about how many log bytes a snapshot keeps (see cluster.DefaultTrailingBytes)
 
 	// Injected network pieces (testcluster uses them for fault injection);
 	// nil means "bind/dial for real".

@@ -105,6 +105,8 @@ func New(cfg Config) (*Node, error) {
 		SnapshotThreshold:  cfg.SnapshotThreshold,
 		SnapshotInterval:   cfg.SnapshotInterval,
 		TrailingLogs:       cfg.TrailingLogs,
+		SnapshotBytes:      cfg.SnapshotBytes,
+		TrailingBytes:      cfg.TrailingBytes,
 	})
 	if err != nil {
 		n.closeListeners()

@@ -24,6 +24,7 @@ type serveFlags struct {
 	maxBodyBytes                        int64
 	logLevel, logFormat                 string
 	heartbeat, election, lease, leaderW time.Duration
+	snapshotBytes, trailingBytes        uint64
 
 	requireConfirmation         bool
 	subscriberAllowCIDRs        string
@@ -65,6 +66,8 @@ func newServeFlagSet(out io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.heartbeat, "raft-heartbeat-timeout", 0, "raft heartbeat timeout (0 = Herald's default)")
 	fs.DurationVar(&f.election, "raft-election-timeout", 0, "raft election timeout (0 = Herald's default)")
 	fs.DurationVar(&f.lease, "raft-leader-lease-timeout", 0, "raft leader lease timeout (0 = Herald's default)")
+	fs.Uint64Var(&f.snapshotBytes, "raft-snapshot-bytes", 0, "take a snapshot once this many bytes of raft log, or as many as the last snapshot's size if more, were applied since the last one (0 = 256 MiB; at least 65536)")
+	fs.Uint64Var(&f.trailingBytes, "raft-trailing-bytes", 0, "about how many bytes of the newest raft log entries a snapshot keeps for lagging followers, as 64 to 10240 entries (0 = 64 MiB; at least 4096)")
 	fs.DurationVar(&f.leaderW, "leader-wait", 0, "how long a write waits for a leader before answering 503 (0 = default)")
 	fs.BoolVar(&f.requireConfirmation, "require-confirmation", false, "deliver only to confirmed subscriptions and send confirmation notifications (Zaqar require_confirmation)")
 	fs.StringVar(&f.subscriberAllowCIDRs, "subscriber-allow-cidrs", "", "comma-separated CIDRs webhooks may reach although loopback/private/link-local (default: none)")
@@ -165,6 +168,8 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		ElectionTimeout:    f.election,
 		LeaderLeaseTimeout: f.lease,
 		LeaderWait:         f.leaderW,
+		SnapshotBytes:      f.snapshotBytes,
+		TrailingBytes:      f.trailingBytes,
 
 		RequireConfirmation:  f.requireConfirmation,
 		SubscriberAllowCIDRs: allow,

@@ -37,6 +37,24 @@ func TestFlagEnvPrecedence(t *testing.T) {
 	}
 }
 
+func TestLogBudgetFlags(t *testing.T) {
+	env := map[string]string{"HERALD_RAFT_TRAILING_BYTES": "1048576"}
+	f, err := parseServe([]string{"-raft-snapshot-bytes", "536870912"}, &bytes.Buffer{}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.nodeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SnapshotBytes != 512<<20 || cfg.TrailingBytes != 1<<20 {
+		t.Errorf("SnapshotBytes %d, TrailingBytes %d; want 512 MiB from the flag and 1 MiB from the environment", cfg.SnapshotBytes, cfg.TrailingBytes)
+	}
+	if _, err := parseServe([]string{"-raft-snapshot-bytes", "-1"}, &bytes.Buffer{}, func(string) string { return "" }); err == nil {
+		t.Error("a negative -raft-snapshot-bytes must be refused")
+	}
+}
+
 func TestBadEnvValueIsAnError(t *testing.T) {
 	_, err := parseServe(nil, &bytes.Buffer{}, func(k string) string {
 		if k == "HERALD_BOOTSTRAP_EXPECT" {
