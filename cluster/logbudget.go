@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,8 @@ import (
 // budget adds two rules in bytes (DESIGN.md "The log budget"):
 //
 //   - a snapshot is taken once the entries applied since the last one
-//     reach max(SnapshotBytes, the last snapshot's size): the log between
+//     reach max(SnapshotBytes, the last snapshot's size), raised by a
+//     random stagger of up to a quarter per node: the log between
 //     snapshots stays below that, and the bytes written into snapshots
 //     stay at most the bytes written into the log;
 //   - a snapshot leaves about TrailingBytes of the newest entries in the
@@ -39,6 +41,9 @@ const (
 	logEntryOverhead = 64
 	// logBudgetInterval is how often logBudgetLoop checks the budget.
 	logBudgetInterval = time.Second
+	// maxStagger bounds newStagger: a threshold is raised by up to a
+	// quarter.
+	maxStagger = 256
 	// snapshotRetryInterval is how long logBudgetLoop waits after a
 	// snapshot failed (raft refuses one while a configuration change is
 	// not yet followed by a command) before it asks again.
@@ -64,6 +69,9 @@ type logMeter struct {
 	// lastSnap is the size in bytes of the newest snapshot stored or
 	// restored (by index); 0 before any.
 	lastSnap atomic.Uint64
+	// stagger raises this node's next snapshot threshold (newStagger);
+	// written by logBudgetLoop.
+	stagger atomic.Uint64
 
 	snapMu    sync.Mutex // guards lastIndex and orders writes of lastSnap
 	lastIndex uint64     // index of the snapshot lastSnap measures
@@ -95,8 +103,19 @@ func (m *logMeter) entry(n int) {
 	m.meanEntry.Store(mean)
 }
 
-// snapshotDue is the bytes since the last snapshot that call for the next.
-func snapshotDue(minBytes, lastSnap uint64) uint64 { return max(minBytes, lastSnap) }
+// snapshotDue is the bytes since the last snapshot that call for the
+// next: max(minBytes, lastSnap), raised by stagger/1024 of itself.
+func snapshotDue(minBytes, lastSnap, stagger uint64) uint64 {
+	b := max(minBytes, lastSnap)
+	return b + b/1024*stagger
+}
+
+// newStagger draws the fraction (in 1/1024) by which a node raises its
+// next snapshot's threshold, so that the nodes of a cluster, whose logs
+// are the same, do not all snapshot at once (as raft staggers its own
+// snapshot checks): while one node writes its snapshot, the others still
+// make a quorum with undisturbed disks and CPU.
+func newStagger() uint64 { return rand.Uint64N(maxStagger) }
 
 // trailingFor is raft's TrailingLogs for a byte budget and a mean entry
 // size: budget/mean entries, at least minTrailingLogs and at most maxLogs
@@ -118,6 +137,8 @@ func (c *Cluster) logBudgetLoop(rt *running) {
 	t := time.NewTicker(logBudgetInterval)
 	defer t.Stop()
 	var retryAt time.Time // after a failed snapshot, no new one before
+	m := &c.adapter.meter
+	m.stagger.Store(newStagger())
 	for {
 		select {
 		case <-c.shutdownCh:
@@ -125,8 +146,7 @@ func (c *Cluster) logBudgetLoop(rt *running) {
 		case <-t.C:
 		}
 		c.sizeTrailing(rt)
-		m := &c.adapter.meter
-		since, due := m.sinceSnap.Load(), snapshotDue(c.cfg.SnapshotBytes, m.lastSnap.Load())
+		since, due := m.sinceSnap.Load(), snapshotDue(c.cfg.SnapshotBytes, m.lastSnap.Load(), m.stagger.Load())
 		if since < due || time.Now().Before(retryAt) {
 			continue
 		}
@@ -134,6 +154,7 @@ func (c *Cluster) logBudgetLoop(rt *running) {
 		err := rt.raft.Snapshot().Error()
 		switch {
 		case err == nil, errors.Is(err, raft.ErrNothingNewToSnapshot):
+			m.stagger.Store(newStagger())
 		case errors.Is(err, raft.ErrRaftShutdown) || c.closed.Load():
 			return
 		default:

@@ -30,11 +30,25 @@ func TestTrailingFor(t *testing.T) {
 }
 
 func TestSnapshotDue(t *testing.T) {
-	if got := snapshotDue(64<<20, 0); got != 64<<20 {
+	if got := snapshotDue(64<<20, 0, 0); got != 64<<20 {
 		t.Errorf("before any snapshot: %d, want the configured bytes", got)
 	}
-	if got := snapshotDue(64<<20, 300<<20); got != 300<<20 {
+	if got := snapshotDue(64<<20, 300<<20, 0); got != 300<<20 {
 		t.Errorf("after a 300 MiB snapshot: %d, want its size", got)
+	}
+	if got := snapshotDue(64<<20, 300<<20, 256); got != 375<<20 {
+		t.Errorf("after a 300 MiB snapshot, staggered by a quarter: %d, want 375 MiB", got)
+	}
+	seen := map[uint64]bool{}
+	for range 100 {
+		s := newStagger()
+		if s >= maxStagger {
+			t.Fatalf("stagger %d, want below %d", s, maxStagger)
+		}
+		seen[s] = true
+	}
+	if len(seen) < 10 {
+		t.Errorf("100 staggers took only %d values; nodes would snapshot together", len(seen))
 	}
 }
 
@@ -100,9 +114,9 @@ func TestLogBudget(t *testing.T) {
 		}
 		// 24 queues of 16 KiB are in the snapshot: the next one is due at
 		// its size, above SnapshotBytes.
-		if s.Log.LastSnapshotBytes < 256<<10 || s.Log.SnapshotDueBytes != s.Log.LastSnapshotBytes {
-			t.Errorf("%s: snapshot of %d bytes, next due at %d; want a snapshot over 256 KiB and the next due at its size",
-				n.id, s.Log.LastSnapshotBytes, s.Log.SnapshotDueBytes)
+		if last, due := s.Log.LastSnapshotBytes, s.Log.SnapshotDueBytes; last < 256<<10 || due < last || due > last+last/4 {
+			t.Errorf("%s: snapshot of %d bytes, next due at %d; want a snapshot over 256 KiB and the next due at its size, staggered by up to a quarter",
+				n.id, last, due)
 		}
 	}
 	snapIdx := func() uint64 { return l.c.Status().LastSnapshotIndex }

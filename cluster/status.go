@@ -105,7 +105,7 @@ func (c *Cluster) Status() Status {
 	last := m.lastSnap.Load()
 	s.Log = LogStatus{
 		BytesSinceSnapshot: m.sinceSnap.Load(),
-		SnapshotDueBytes:   snapshotDue(c.cfg.SnapshotBytes, last),
+		SnapshotDueBytes:   snapshotDue(c.cfg.SnapshotBytes, last, m.stagger.Load()),
 		LastSnapshotBytes:  last,
 		MeanEntryBytes:     m.meanEntry.Load(),
 	}
